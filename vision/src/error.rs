@@ -1,0 +1,24 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in `dls-vision`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error from dls-foundations.
+    #[error(transparent)]
+    Foundations(#[from] dls_foundations::Error),
+    /// An error raised by candle.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// A size, stride or padding that cannot produce an output.
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        /// The argument at fault.
+        what: String,
+        /// Why it is not acceptable.
+        message: String,
+    },
+}
+
+/// Result alias for `dls-vision`.
+pub type Result<T> = std::result::Result<T, Error>;
