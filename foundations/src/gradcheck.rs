@@ -93,7 +93,8 @@ where
 /// backward pass) against central differences of `loss`.
 ///
 /// # Errors
-/// As [`gradcheck`], plus [`Error::Shape`] when a gradient's shape differs from its variable's.
+/// As [`gradcheck`], plus [`Error::Shape`] when a gradient's shape differs from its variable's
+/// and [`Error::Empty`] when no variable is given.
 pub fn gradcheck_against<F>(
     loss: F,
     vars: &[(String, Var)],
@@ -103,6 +104,9 @@ pub fn gradcheck_against<F>(
 where
     F: Fn() -> Result<Tensor>,
 {
+    if vars.is_empty() {
+        return Err(Error::Empty("gradient check over no variables".into()));
+    }
     if vars.len() != analytic.len() {
         return Err(Error::shape("gradient list", format!("{} gradients", vars.len()), analytic.len()));
     }

@@ -333,7 +333,7 @@ fn tokenizers_produce_sacrebleus_strings() -> anyhow::Result<()> {
     let mut bad = Vec::new();
     for case in &f.tokenize {
         for (tok, expected) in [
-            (Tokenizer::Thirteen_a, &case.thirteen_a),
+            (Tokenizer::Mteval13a, &case.thirteen_a),
             (Tokenizer::Intl, &case.intl),
             (Tokenizer::Char, &case.char),
             (Tokenizer::None, &case.none),

@@ -337,18 +337,18 @@ mod tests {
     #[test]
     fn row_reads_the_metric_and_rounds_seconds() -> Result<()> {
         let figures = json!({"logreg_accuracy": 0.47, "shallow_accuracy": 0.9075, "seconds": 2.0});
-        let row = row_from_figures(&task("planar"), &figures, 3.14159)?;
+        let row = row_from_figures(&task("planar"), &figures, 12.3449)?;
         assert_eq!(row.domain, "foundations");
         assert_eq!(row.task, "planar");
         assert_eq!(row.data, "flower (400, generated)");
         assert_eq!(row.metric, "shallow_accuracy");
         assert!((row.value - 0.9075).abs() < 1e-12);
-        assert!((row.seconds - 3.14).abs() < 1e-12);
+        assert!((row.seconds - 12.34).abs() < 1e-12);
         let back = serde_json::to_value(&row)?;
         assert_eq!(
             back,
             json!({"domain": "foundations", "task": "planar", "data": "flower (400, generated)",
-                   "metric": "shallow_accuracy", "value": 0.9075, "seconds": 3.14})
+                   "metric": "shallow_accuracy", "value": 0.9075, "seconds": 12.34})
         );
         Ok(())
     }
@@ -397,6 +397,50 @@ mod tests {
         }
     }
 
+    /// Runs `planar` through a shell script standing in for the example binary.
+    #[cfg(unix)]
+    fn run_fake(script: &str) -> Result<Result<Row, TaskError>> {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir()?;
+        let examples = tmp.path().join("release/examples");
+        std::fs::create_dir_all(&examples)?;
+        let exe = examples.join("planar");
+        std::fs::write(&exe, format!("#!/bin/sh\n{script}\n"))?;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
+        let scratch = tmp.path().join("scratch");
+        std::fs::create_dir_all(&scratch)?;
+        // A stale file from an earlier run must not be read.
+        std::fs::write(scratch.join("foundations-planar.json"), r#"{"shallow_accuracy": 0.1}"#)?;
+        let args = TourArgs { quick: true, only: None, json: None, verbose: false };
+        Ok(run_task(&task("planar"), tmp.path(), &scratch, &args))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn runs_the_example_with_quick_args_and_reads_its_json() -> Result<()> {
+        // Writes the JSON only when called exactly as `--iterations 3000 --json PATH`.
+        let script =
+            r#"[ "$1 $2 $3" = "--iterations 3000 --json" ] && echo '{"shallow_accuracy": 0.905}' > "$4""#;
+        let row = match run_fake(script)? {
+            Ok(row) => row,
+            Err(e) => panic!("fake example failed: {} / {}", e.message, e.stderr),
+        };
+        assert!((row.value - 0.905).abs() < 1e-12);
+        assert!(row.seconds >= 0.0 && row.seconds < 10.0);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn failing_example_reports_status_and_stderr_and_ignores_stale_json() -> Result<()> {
+        let Err(e) = run_fake("echo 'no flower today' >&2; exit 3")? else { panic!("expected a failure") };
+        assert!(e.message.contains("exited with") && e.message.contains('3'), "{}", e.message);
+        assert_eq!(e.stderr.trim(), "no flower today");
+        let Err(e) = run_fake("exit 0")? else { panic!("a stale JSON file was read") };
+        assert!(e.message.contains("did not write"), "{}", e.message);
+        Ok(())
+    }
+
     #[test]
     fn table_has_one_line_per_row() {
         let row = Row {
@@ -405,12 +449,12 @@ mod tests {
             data: "flower (400, generated)".into(),
             metric: "shallow_accuracy".into(),
             value: 0.9075,
-            seconds: 3.14,
+            seconds: 12.34,
         };
         let text = render(&[row]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("domain       task    data"), "{}", lines[0]);
-        assert!(lines[2].ends_with("shallow_accuracy  0.9075     3.14"), "{}", lines[2]);
+        assert!(lines[2].ends_with("shallow_accuracy  0.9075    12.34"), "{}", lines[2]);
     }
 }

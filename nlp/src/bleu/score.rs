@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     fn sig(smooth: Smooth, effective_order: bool) -> Signature {
-        Signature { nrefs: 1, lowercase: false, effective_order, tokenizer: Tokenizer::Thirteen_a, smooth }
+        Signature { nrefs: 1, lowercase: false, effective_order, tokenizer: Tokenizer::Mteval13a, smooth }
     }
 
     #[test]

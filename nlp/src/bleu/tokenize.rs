@@ -14,16 +14,15 @@ use crate::{Error, Result};
 
 /// The tokeniser applied to hypotheses and references before counting n-grams.
 ///
-/// The variants are named after sacrebleu's `--tokenize` values; `Thirteen_a` is `13a`, the
+/// The variants are named after sacrebleu's `--tokenize` values; `Mteval13a` is `13a`, the
 /// default (the mteval-v13a rules used by WMT).
-#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Tokenizer {
     /// `13a`: mteval-v13a. Unescapes `&quot; &amp; &lt; &gt;`, drops `<skipped>`, joins
     /// hyphenated line breaks, then splits off ASCII punctuation; periods and commas stay inside
     /// numbers (`1,000.5`) and a dash after a digit is split off.
     #[default]
-    Thirteen_a,
+    Mteval13a,
     /// `intl`: mteval-v14's international rules. Splits off every Unicode punctuation mark not
     /// between digits and every Unicode symbol.
     Intl,
@@ -35,13 +34,12 @@ pub enum Tokenizer {
 
 impl Tokenizer {
     /// All tokenisers, in the order of their names in sacrebleu's help.
-    pub const ALL: [Tokenizer; 4] =
-        [Tokenizer::Thirteen_a, Tokenizer::Intl, Tokenizer::Char, Tokenizer::None];
+    pub const ALL: [Tokenizer; 4] = [Tokenizer::Mteval13a, Tokenizer::Intl, Tokenizer::Char, Tokenizer::None];
 
     /// sacrebleu's name for the tokeniser, as it appears in the signature (`13a`, `intl`, ...).
     pub fn name(self) -> &'static str {
         match self {
-            Tokenizer::Thirteen_a => "13a",
+            Tokenizer::Mteval13a => "13a",
             Tokenizer::Intl => "intl",
             Tokenizer::Char => "char",
             Tokenizer::None => "none",
@@ -73,7 +71,7 @@ impl Tokenizer {
     /// whitespace gives the tokens. `a` and `b` are working space.
     pub(crate) fn words<'a>(self, line: &'a str, a: &'a mut String, b: &'a mut String) -> &'a str {
         match self {
-            Tokenizer::Thirteen_a => thirteen_a(line, a, b),
+            Tokenizer::Mteval13a => thirteen_a(line, a, b),
             Tokenizer::Intl => intl(line, a, b),
             Tokenizer::Char => {
                 a.clear();
@@ -301,7 +299,7 @@ mod tests {
 
     #[test]
     fn thirteen_a_basics() {
-        let t = Tokenizer::Thirteen_a;
+        let t = Tokenizer::Mteval13a;
         assert_eq!(t.tokenize("Hello, world!"), "Hello , world !");
         assert_eq!(t.tokenize("It costs $1,000.50."), "It costs $ 1,000.50 .");
         assert_eq!(t.tokenize("&quot;Yes&quot; &amp; no"), "\" Yes \" & no");
