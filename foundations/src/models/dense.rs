@@ -21,16 +21,7 @@ impl Dense {
     /// [`Error::Invalid`] for a zero size; candle errors from the builder (for instance a stored
     /// weight of another shape).
     pub fn new(vb: VarBuilder, in_features: usize, out_features: usize, init: Init) -> Result<Self> {
-        if in_features == 0 || out_features == 0 {
-            return Err(Error::invalid(
-                "dense layer",
-                format!("sizes must be > 0, got {in_features} -> {out_features}"),
-            ));
-        }
-        let w =
-            vb.get_with_hints((out_features, in_features), "weight", init.hint(in_features, out_features))?;
-        let b = vb.get_with_hints(out_features, "bias", candle_nn::Init::Const(0.0))?;
-        Ok(Self { inner: candle_nn::Linear::new(w, Some(b)), in_features })
+        Self::build(vb, in_features, out_features, init, true)
     }
 
     /// As [`Dense::new`] without a bias: for a layer followed by batch norm, whose shift `beta`
@@ -39,6 +30,16 @@ impl Dense {
     /// # Errors
     /// As [`Dense::new`].
     pub fn without_bias(vb: VarBuilder, in_features: usize, out_features: usize, init: Init) -> Result<Self> {
+        Self::build(vb, in_features, out_features, init, false)
+    }
+
+    fn build(
+        vb: VarBuilder,
+        in_features: usize,
+        out_features: usize,
+        init: Init,
+        bias: bool,
+    ) -> Result<Self> {
         if in_features == 0 || out_features == 0 {
             return Err(Error::invalid(
                 "dense layer",
@@ -47,7 +48,12 @@ impl Dense {
         }
         let w =
             vb.get_with_hints((out_features, in_features), "weight", init.hint(in_features, out_features))?;
-        Ok(Self { inner: candle_nn::Linear::new(w, None), in_features })
+        let b = if bias {
+            Some(vb.get_with_hints(out_features, "bias", candle_nn::Init::Const(0.0))?)
+        } else {
+            None
+        };
+        Ok(Self { inner: candle_nn::Linear::new(w, b), in_features })
     }
 
     /// The weight matrix `[out, in]` (what L2 regularisation penalises).
