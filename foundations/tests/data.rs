@@ -303,3 +303,16 @@ fn to_device_keeps_the_data() -> Result<()> {
     assert_eq!(moved.feature_dims(), &[2]);
     Ok(())
 }
+
+#[test]
+fn course_flower_matches_the_notebook_points() {
+    // The course notebook's data, printed with NumPy (seed 1, legacy RandomState):
+    //   X[0] = [1.20444229, 3.57611415], X[1] = [0.1587099, -1.4821709], X[2] = [0.0952472, -1.27995533]
+    let ds = dls_foundations::datasets::flower_course().unwrap();
+    assert_eq!(ds.x.dims(), &[400, 2]);
+    let x = ds.x.to_vec2::<f32>().unwrap();
+    let want = [[1.204_442_3_f32, 3.576_114_2], [0.158_709_9, -1.482_170_9], [0.095_247_2, -1.279_955_3]];
+    for (row, w) in x.iter().zip(want) {
+        assert!((row[0] - w[0]).abs() < 1e-5 && (row[1] - w[1]).abs() < 1e-5, "{row:?} vs {w:?}");
+    }
+}

@@ -45,7 +45,7 @@ pub const TASKS: &[Task] = &[
         args: &[],
         quick_args: &["--iterations", "3000"],
         metric: "shallow_accuracy",
-        data: "flower (400, generated)",
+        data: "flower (400, course points)",
     },
     Task {
         domain: "foundations",
@@ -340,14 +340,14 @@ mod tests {
         let row = row_from_figures(&task("planar"), &figures, 12.3449)?;
         assert_eq!(row.domain, "foundations");
         assert_eq!(row.task, "planar");
-        assert_eq!(row.data, "flower (400, generated)");
+        assert_eq!(row.data, "flower (400, course points)");
         assert_eq!(row.metric, "shallow_accuracy");
         assert!((row.value - 0.9075).abs() < 1e-12);
         assert!((row.seconds - 12.34).abs() < 1e-12);
         let back = serde_json::to_value(&row)?;
         assert_eq!(
             back,
-            json!({"domain": "foundations", "task": "planar", "data": "flower (400, generated)",
+            json!({"domain": "foundations", "task": "planar", "data": "flower (400, course points)",
                    "metric": "shallow_accuracy", "value": 0.9075, "seconds": 12.34})
         );
         Ok(())
@@ -446,7 +446,7 @@ mod tests {
         let row = Row {
             domain: "foundations".into(),
             task: "planar".into(),
-            data: "flower (400, generated)".into(),
+            data: "flower (400, course points)".into(),
             metric: "shallow_accuracy".into(),
             value: 0.9075,
             seconds: 12.34,

@@ -13,7 +13,8 @@
 //! ```
 
 pub mod digits;
+mod numpy_rng;
 pub mod planar;
 
 pub use digits::{digits, DIGITS_CLASSES, DIGITS_FEATURES, DIGITS_ROWS};
-pub use planar::{circles, flower, moons};
+pub use planar::{circles, flower, flower_course, moons};
