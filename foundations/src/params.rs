@@ -118,9 +118,41 @@ impl Params {
         tensors: &std::collections::HashMap<String, Tensor>,
         source: &str,
     ) -> Result<()> {
+        self.assign_where(tensors, source, |_| true).map(|_| ())
+    }
+
+    /// Loads only the variables whose name satisfies `keep` from a safetensors file, leaving the
+    /// others as they are: the transfer-learning load of a pretrained backbone under a new head.
+    /// Returns how many variables were set.
+    ///
+    /// # Errors
+    /// A kept variable missing from the file or stored with another shape is an error naming it;
+    /// nothing is set then.
+    pub fn load_where(&self, path: impl AsRef<Path>, keep: impl Fn(&str) -> bool) -> Result<usize> {
+        let path = path.as_ref();
+        let (tensors, _) = crate::checkpoint::read_safetensors(path)?;
+        self.assign_where(&tensors, &path.display().to_string(), keep)
+    }
+
+    /// Copies the values of the variables whose name satisfies `keep` from another store (for
+    /// instance a network pretrained on another task). Returns how many variables were copied.
+    ///
+    /// # Errors
+    /// As [`Params::load_where`].
+    pub fn copy_from(&self, other: &Params, keep: impl Fn(&str) -> bool) -> Result<usize> {
+        let tensors = other.named_vars().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+        self.assign_where(&tensors, "the source parameters", keep)
+    }
+
+    fn assign_where(
+        &self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+        source: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<usize> {
         // Check every tensor before setting any, so a failed load leaves the store untouched.
         let mut pairs = Vec::new();
-        for (name, var) in self.named_vars() {
+        for (name, var) in self.named_vars().into_iter().filter(|(n, _)| keep(n)) {
             let t = tensors
                 .get(&name)
                 .ok_or_else(|| Error::format(source, None, format!("no tensor named {name:?}")))?;
@@ -134,10 +166,11 @@ impl Params {
             let value = t.to_dtype(var.dtype())?.to_device(var.device())?;
             pairs.push((var, value));
         }
+        let count = pairs.len();
         for (var, t) in pairs {
             var.set(&t)?;
         }
-        Ok(())
+        Ok(count)
     }
 }
 

@@ -184,3 +184,38 @@ fn one_network_learns_three_tasks_from_partly_missing_labels() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn copy_from_and_load_where_move_only_the_chosen_layers() {
+    use candle_core::{DType, Device};
+    use dls_foundations::models::{Mlp, MlpConfig};
+    use dls_foundations::{Error, Params};
+    let cfg = |outputs| MlpConfig { inputs: 4, hidden: vec![6], outputs, ..Default::default() };
+    let source = Params::new(1);
+    Mlp::new(source.var_builder(DType::F32, &Device::Cpu), &cfg(10)).unwrap();
+    let target = Params::new(2);
+    Mlp::new(target.var_builder(DType::F32, &Device::Cpu), &cfg(2)).unwrap();
+    let vals =
+        |p: &Params, n: &str| p.get(n).unwrap().as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let head_before = vals(&target, "output.weight");
+
+    // The body moves, the differently shaped head stays.
+    assert_eq!(target.copy_from(&source, |n| n.starts_with("layers.")).unwrap(), 2);
+    assert_eq!(vals(&target, "layers.0.weight"), vals(&source, "layers.0.weight"));
+    assert_eq!(vals(&target, "output.weight"), head_before);
+
+    // Asking for the head too is a shape error naming it, and nothing changes.
+    let fresh = Params::new(3);
+    Mlp::new(fresh.var_builder(DType::F32, &Device::Cpu), &cfg(2)).unwrap();
+    let before = vals(&fresh, "layers.0.weight");
+    let err = fresh.copy_from(&source, |_| true).unwrap_err();
+    assert!(matches!(err, Error::Shape { ref what, .. } if what.starts_with("output.")), "{err}");
+    assert_eq!(vals(&fresh, "layers.0.weight"), before);
+
+    // The same through a file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("source.safetensors");
+    source.save(&path).unwrap();
+    assert_eq!(fresh.load_where(&path, |n| n.starts_with("layers.")).unwrap(), 2);
+    assert_eq!(vals(&fresh, "layers.0.bias"), vals(&source, "layers.0.bias"));
+}
