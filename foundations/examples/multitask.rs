@@ -46,7 +46,7 @@ const TASKS: [&str; 3] = ["even", "greater_than_4", "has_loop"];
 
 fn answers(digit: u32) -> [f32; 3] {
     let b = |c: bool| if c { 1.0 } else { 0.0 };
-    [b(digit % 2 == 0), b(digit > 4), b(matches!(digit, 0 | 6 | 8 | 9))]
+    [b(digit.is_multiple_of(2)), b(digit > 4), b(matches!(digit, 0 | 6 | 8 | 9))]
 }
 
 /// Targets `[n, tasks]` for the given tasks, with each label hidden with probability `missing`.
