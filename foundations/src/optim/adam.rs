@@ -19,6 +19,7 @@ use candle_nn::Optimizer;
 use serde::{Deserialize, Serialize};
 
 use super::common::{decay_rate, detached, float_vars, non_negative, with_l2, zeros_for};
+use super::fused;
 use super::state::{pack, slot_names, OptimizerState, StateReader, Stateful};
 use crate::{Error, Result};
 
@@ -110,18 +111,33 @@ impl Moments {
         let slots = self.m.iter_mut().zip(self.v.iter_mut()).zip(self.counts.iter_mut());
         for (var, ((m, v), count)) in self.vars.iter().zip(slots) {
             let Some(grad) = grads.get(var) else { continue };
+            *count += 1;
+            let t = *count as f64;
+            let step_size = h.lr / (1.0 - h.beta1.powf(t));
+            let bias2_sqrt = (1.0 - h.beta2.powf(t)).sqrt();
+            if fused::supported(var) && grad.dtype() == var.dtype() && m.is_contiguous() && v.is_contiguous()
+            {
+                let (p, g) = (var.as_tensor(), grad.contiguous()?);
+                m.inplace_op3(&g, p, &fused::FirstMoment { w1, l2: h.l2 })?;
+                v.inplace_op3(&g, p, &fused::SecondMoment { beta2: h.beta2, l2: h.l2 })?;
+                let update = fused::Parameter {
+                    step_size,
+                    inv_bias2_sqrt: 1.0 / bias2_sqrt,
+                    eps: h.eps,
+                    decay: h.lr * h.decoupled,
+                };
+                p.inplace_op3(m, v, &update)?;
+                continue;
+            }
+            // Reference path (other dtypes and devices): the same arithmetic as candle ops.
             let (p, g) = detached(var, grad);
             let p = if h.decoupled == 0.0 { p } else { p.affine(1.0 - h.lr * h.decoupled, 0.0)? };
             let g = with_l2(&p, g, h.l2)?;
-            *count += 1;
-            let t = *count as f64;
             // torch.lerp's two branches, for the same rounding as exp_avg.lerp_(grad, 1 - beta1).
             let diff = (&g - &*m)?;
             *m =
                 if w1 < 0.5 { (&*m + diff.affine(w1, 0.0)?)? } else { (&g - diff.affine(1.0 - w1, 0.0)?)? };
             *v = (v.affine(h.beta2, 0.0)? + g.sqr()?.affine(1.0 - h.beta2, 0.0)?)?;
-            let step_size = h.lr / (1.0 - h.beta1.powf(t));
-            let bias2_sqrt = (1.0 - h.beta2.powf(t)).sqrt();
             let denom = v.sqrt()?.affine(1.0 / bias2_sqrt, h.eps)?;
             var.set(&(p - (&*m / denom)?.affine(step_size, 0.0)?)?)?;
         }
@@ -132,7 +148,10 @@ impl Moments {
     fn state(&self, kind: &str, lr: f64) -> Result<OptimizerState> {
         let counts: Vec<f64> = self.counts.iter().map(|&c| c as f64).collect();
         let counts = Tensor::from_vec(counts, self.counts.len(), &Device::Cpu)?;
-        let mut tensors = pack(&[("m", &self.m), ("v", &self.v)]);
+        // Copies: the fused update writes into m and v in place, and an exported state must not change.
+        let copy = |ts: &[Tensor]| ts.iter().map(Tensor::copy).collect::<candle_core::Result<Vec<_>>>();
+        let (m, v) = (copy(&self.m)?, copy(&self.v)?);
+        let mut tensors = pack(&[("m", &m), ("v", &v)]);
         tensors.push(("step".to_string(), counts));
         Ok(OptimizerState { kind: kind.to_string(), step: self.step, learning_rate: lr, tensors })
     }
@@ -142,8 +161,12 @@ impl Moments {
         let n = self.vars.len();
         let names = slot_names("m", n).chain(slot_names("v", n)).chain(std::iter::once("step".to_string()));
         let reader = StateReader::open(state, kind, names)?;
-        let m = reader.slot("m", &self.vars)?;
-        let v = reader.slot("v", &self.vars)?;
+        // Own copies, for the same reason as in `state`.
+        let own = |ts: Vec<Tensor>| {
+            ts.iter().map(|t| t.contiguous()?.copy()).collect::<candle_core::Result<Vec<_>>>()
+        };
+        let m = own(reader.slot("m", &self.vars)?)?;
+        let v = own(reader.slot("v", &self.vars)?)?;
         let counts = reader.tensor("step", &[n], DType::F64, &Device::Cpu)?.to_vec1::<f64>()?;
         let counts = counts
             .iter()

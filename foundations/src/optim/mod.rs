@@ -29,6 +29,9 @@
 mod adam;
 mod any;
 mod common;
+mod fused;
+#[doc(hidden)]
+pub use fused::force_reference_path;
 mod momentum;
 mod nesterov;
 mod rmsprop;
