@@ -29,6 +29,36 @@ pub enum Error {
     /// Text or data that must not be empty is empty.
     #[error("empty data: {0}")]
     Empty(String),
+    /// A tensor or list has the wrong shape or length.
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    Shape {
+        /// The argument whose shape is wrong.
+        what: String,
+        /// What was expected.
+        expected: String,
+        /// What was given.
+        got: String,
+    },
+    /// An argument or configuration value is out of range.
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        /// The argument or setting at fault.
+        what: String,
+        /// Why it is not acceptable.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Shape`].
+    pub fn shape(what: impl Into<String>, expected: impl Into<String>, got: impl std::fmt::Debug) -> Self {
+        Error::Shape { what: what.into(), expected: expected.into(), got: format!("{got:?}") }
+    }
+
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid { what: what.into(), message: message.into() }
+    }
 }
 
 /// Result alias for `dls-sequence`.

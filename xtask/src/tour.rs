@@ -33,6 +33,8 @@ pub struct Task {
     pub metric: &'static str,
     /// What the example trains on, for the `data` column.
     pub data: &'static str,
+    /// A text figure of the JSON (sampled names, say) printed under the progress line.
+    pub show: Option<&'static str>,
 }
 
 /// The tour, in the order it runs.
@@ -46,6 +48,7 @@ pub const TASKS: &[Task] = &[
         quick_args: &["--iterations", "3000"],
         metric: "shallow_accuracy",
         data: "flower (400, course points)",
+        show: None,
     },
     Task {
         domain: "foundations",
@@ -56,6 +59,7 @@ pub const TASKS: &[Task] = &[
         quick_args: &["--iterations", "5000"],
         metric: "he_accuracy",
         data: "circles (300, generated)",
+        show: None,
     },
     Task {
         domain: "foundations",
@@ -66,6 +70,7 @@ pub const TASKS: &[Task] = &[
         quick_args: &["--epochs", "1500"],
         metric: "adam_accuracy",
         data: "moons (300, generated)",
+        show: None,
     },
     Task {
         domain: "foundations",
@@ -76,6 +81,18 @@ pub const TASKS: &[Task] = &[
         quick_args: &["--epochs", "15"],
         metric: "test_accuracy",
         data: "digits 8x8 (1797, shipped)",
+        show: None,
+    },
+    Task {
+        domain: "sequence",
+        id: "char-lm-names",
+        package: "dls-sequence",
+        example: "char_lm",
+        args: &["--samples", "3"],
+        quick_args: &["--epochs", "5", "--samples", "3"],
+        metric: "dev_perplexity",
+        data: "names (1516, shipped)",
+        show: Some("samples"),
     },
 ];
 
@@ -314,6 +331,11 @@ fn run_task(task: &Task, target: &Path, scratch: &Path, args: &TourArgs) -> Resu
     })?;
     let figures: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| TaskError::new(format!("parsing {}: {e}", json.display()), &output.stderr))?;
+    if let Some(key) = task.show {
+        if let Some(text) = figures.get(key).and_then(|v| v.as_str()) {
+            eprintln!("      {key}: {text}");
+        }
+    }
     row_from_figures(task, &figures, seconds).map_err(|e| TaskError::new(e, &output.stderr))
 }
 
