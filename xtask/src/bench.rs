@@ -5,7 +5,6 @@
 //! invocation (modified after it started), so earlier runs never leak into the table.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -26,7 +25,7 @@ pub struct BenchArgs {
     /// Criterion's quick mode: stop as soon as the estimate is significant.
     #[arg(long)]
     quick: bool,
-    /// Side-by-side figures from peer frameworks (PyTorch), where available.
+    /// Side-by-side figures from PyTorch where `$DLS_PYTHON` (else python3) has torch (see peers.rs).
     #[arg(long)]
     peers: bool,
 }
@@ -115,7 +114,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("rows written to {}", path.display());
     }
     if args.peers {
-        println!("{}", peers_line());
+        print!("{}", crate::peers::report(&rows));
     }
     Ok(())
 }
@@ -237,24 +236,6 @@ pub fn render(rows: &[BenchRow]) -> String {
         table.push(vec![r.benchmark.clone(), format!("{value:.2}"), unit.to_string(), throughput]);
     }
     table.render()
-}
-
-/// The `--peers` line: an honest skip until peer scripts exist.
-fn peers_line() -> String {
-    let python = std::env::var_os("DLS_PYTHON").filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into());
-    let torch = Command::new(&python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
-    match torch {
-        Some(version) => format!(
-            "peers: {} has torch {version}, but no peer scripts exist for these benchmarks yet; skipped",
-            python.to_string_lossy()
-        ),
-        None => "peers: not yet available for these benchmarks".to_string(),
-    }
 }
 
 #[cfg(test)]

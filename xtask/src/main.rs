@@ -1,14 +1,17 @@
-//! Project tasks for dls-rs (the cargo-xtask pattern): `cargo xtask tour` and `cargo xtask bench`.
+//! Project tasks for dls-rs (the cargo-xtask pattern): `cargo xtask tour`, `bench` and `download`.
 //!
 //! ```text
 //! cargo xtask tour --quick --json out/tour.json
-//! cargo xtask bench --filter optim_step --quick
+//! cargo xtask bench --filter optim_step --quick --peers
+//! cargo xtask download fashion-mnist
 //! ```
 //! xtask stays free of candle: it builds and runs the examples and benches as child processes, so it
-//! compiles in seconds. Shared helpers (workspace paths, atomic JSON writes) live here; each
+//! compiles quickly (`download` adds hf-hub and a lean parquet reader). Only xtask touches the network. Shared helpers (workspace paths, atomic JSON writes) live here; each
 //! subcommand has its own module.
 
 mod bench;
+mod download;
+mod peers;
 mod table;
 mod tour;
 
@@ -20,7 +23,7 @@ use clap::{Parser, Subcommand};
 
 /// Project tasks for dls-rs.
 #[derive(Parser)]
-#[command(name = "xtask", about = "Project tasks for dls-rs: tour, bench")]
+#[command(name = "xtask", about = "Project tasks for dls-rs: tour, bench, download")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -33,12 +36,15 @@ enum Cmd {
     Tour(tour::TourArgs),
     /// Run the criterion benches of dls-benches and print a summary table.
     Bench(bench::BenchArgs),
+    /// Fetch a data set or pretrained weights from the Hugging Face Hub (verified) and convert them.
+    Download(download::DownloadArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Cmd::Tour(args) => tour::run(&args),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Download(args) => download::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

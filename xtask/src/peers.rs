@@ -1,0 +1,247 @@
+//! `cargo xtask bench --peers`: the same workloads in PyTorch, side by side with ours.
+//!
+//! The interpreter is `$DLS_PYTHON`, else `python3`. `$DLS_PYTHON_ENV` adds environment variables
+//! for it (`KEY=VALUE` pairs separated by spaces, e.g. `CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH=/x/stubs`);
+//! without it, an interpreter at `<DIR>/venv/bin/python` with a `<DIR>/stubs` folder (the layout of
+//! `shared/tools/peers/setup-torch.sh`) gets `CUDA_VISIBLE_DEVICES=` and `LD_LIBRARY_PATH=<DIR>/stubs`,
+//! which that CUDA build of torch needs on a machine without a GPU. When the interpreter or torch is
+//! missing, or none of this run's benchmarks has a peer, one line says why and nothing else happens.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::bench::{scale_time, BenchRow};
+use crate::table::{Align, Table};
+
+/// A peer script and the criterion ids it times (it takes them as arguments).
+struct PeerScript {
+    /// Path under `xtask/peers/`.
+    script: &'static str,
+    /// Criterion ids it knows.
+    ids: &'static [&'static str],
+}
+
+/// Every peer workload we have.
+const SCRIPTS: &[PeerScript] = &[PeerScript {
+    script: "foundations_torch.py",
+    ids: &[
+        "mlp_train_step/digits_64-128-64-10_b64",
+        "mlp_train_step/digits_64-128-64-10_b64_bn",
+        "mlp_train_step/mnist_784-256-128-10_b128",
+    ],
+}];
+
+/// What a peer script prints.
+#[derive(Debug, Deserialize)]
+struct PeerOutput {
+    /// Criterion id to median nanoseconds.
+    benchmarks: BTreeMap<String, f64>,
+    torch: String,
+    threads: u32,
+}
+
+/// The interpreter and the environment it runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Python {
+    /// The program.
+    pub program: PathBuf,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl Python {
+    /// From `DLS_PYTHON` and `DLS_PYTHON_ENV` (see the module docs).
+    ///
+    /// # Errors
+    /// A `DLS_PYTHON_ENV` item without `=`.
+    pub fn from_env() -> Result<Self> {
+        let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
+        let program = PathBuf::from(var("DLS_PYTHON").unwrap_or_else(|| OsString::from("python3")));
+        let env = match var("DLS_PYTHON_ENV") {
+            Some(spec) => parse_env(&spec.to_string_lossy())?,
+            None => stub_env(&program),
+        };
+        Ok(Self { program, env })
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+}
+
+/// `KEY=VALUE KEY2=` pairs, separated by whitespace.
+///
+/// # Errors
+/// An item without `=` or with an empty key.
+pub fn parse_env(spec: &str) -> Result<Vec<(String, String)>> {
+    spec.split_whitespace()
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("DLS_PYTHON_ENV: expected KEY=VALUE items, got `{item}`"),
+        })
+        .collect()
+}
+
+/// The stub environment for `<DIR>/venv/bin/python` when `<DIR>/stubs` exists, else nothing.
+pub fn stub_env(program: &Path) -> Vec<(String, String)> {
+    let dir = program.parent().and_then(Path::parent).and_then(Path::parent);
+    let Some(stubs) = dir.map(|d| d.join("stubs")).filter(|s| s.is_dir()) else {
+        return Vec::new();
+    };
+    let mut lib = stubs.to_string_lossy().into_owned();
+    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|v| !v.is_empty()) {
+        lib = format!("{lib}:{}", old.to_string_lossy());
+    }
+    vec![("CUDA_VISIBLE_DEVICES".to_string(), String::new()), ("LD_LIBRARY_PATH".to_string(), lib)]
+}
+
+/// Runs the peers for `rows` and returns the text to print: a side-by-side table, or one line
+/// saying why there is none.
+pub fn report(rows: &[BenchRow]) -> String {
+    match side_by_side(rows) {
+        Ok(text) => text,
+        Err(e) => format!("peers: skipped: {e:#}\n"),
+    }
+}
+
+fn side_by_side(rows: &[BenchRow]) -> Result<String> {
+    let wanted: Vec<(&PeerScript, Vec<&str>)> = SCRIPTS
+        .iter()
+        .map(|s| (s, s.ids.iter().copied().filter(|id| rows.iter().any(|r| r.benchmark == *id)).collect()))
+        .filter(|(_, ids): &(_, Vec<&str>)| !ids.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        bail!("no benchmark of this run has a peer workload (peers exist for mlp_train_step)");
+    }
+    let python = Python::from_env()?;
+    let probe = python
+        .command()
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .with_context(|| format!("cannot run {} (set DLS_PYTHON)", python.program.display()))?;
+    if !probe.status.success() {
+        let err = String::from_utf8_lossy(&probe.stderr);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+        bail!("{} cannot import torch ({last})", python.program.display());
+    }
+    let mut theirs = BTreeMap::new();
+    let mut versions = Vec::new();
+    for (script, ids) in wanted {
+        let path = crate::workspace_root().join("xtask/peers").join(script.script);
+        let out = python
+            .command()
+            .arg(&path)
+            .args(&ids)
+            .output()
+            .with_context(|| format!("running {}", path.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{} failed ({}): {}",
+                path.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let parsed: PeerOutput = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("parsing the output of {}", path.display()))?;
+        versions.push(format!(
+            "torch {} ({} thread{})",
+            parsed.torch,
+            parsed.threads,
+            if parsed.threads == 1 { "" } else { "s" }
+        ));
+        theirs.extend(parsed.benchmarks);
+    }
+    Ok(format!("peers: {}\n{}", versions.join(", "), render(rows, &theirs)))
+}
+
+/// The side-by-side table: each of our rows that has a peer figure, both medians, and the peer's
+/// time over ours (above 1: we are faster).
+pub fn render(rows: &[BenchRow], theirs: &BTreeMap<String, f64>) -> String {
+    let mut table = Table::new(&[
+        ("benchmark", Align::Left),
+        ("dls-rs", Align::Right),
+        ("pytorch", Align::Right),
+        ("pytorch/dls-rs", Align::Right),
+    ]);
+    let time = |ns: f64| {
+        let (v, unit) = scale_time(ns);
+        format!("{v:.2} {unit}")
+    };
+    for r in rows {
+        if let Some(&peer) = theirs.get(&r.benchmark) {
+            table.push(vec![
+                r.benchmark.clone(),
+                time(r.median_ns),
+                time(peer),
+                format!("{:.2}x", peer / r.median_ns),
+            ]);
+        }
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, ns: f64) -> BenchRow {
+        BenchRow { benchmark: id.to_string(), median_ns: ns, throughput_per_s: None, throughput_unit: None }
+    }
+
+    #[test]
+    fn table_puts_ours_and_theirs_side_by_side() {
+        let rows = [
+            row("mlp_train_step/a", 500_000.0),
+            row("optim_step/adam", 22_000.0),
+            row("mlp_train_step/b", 6.5e6),
+        ];
+        let theirs = BTreeMap::from([
+            ("mlp_train_step/a".to_string(), 670_000.0),
+            ("mlp_train_step/b".to_string(), 2.3e6),
+        ]);
+        let text = render(&rows, &theirs);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "benchmark            dls-rs    pytorch  pytorch/dls-rs");
+        assert_eq!(lines[2], "mlp_train_step/a  500.00 µs  670.00 µs           1.34x");
+        assert_eq!(lines[3], "mlp_train_step/b    6.50 ms    2.30 ms           0.35x");
+        assert_eq!(lines.len(), 4, "rows without a peer are left out");
+    }
+
+    #[test]
+    fn env_spec_and_stub_detection() -> Result<()> {
+        let env = parse_env("CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH=/x/stubs")?;
+        assert_eq!(
+            env,
+            [("CUDA_VISIBLE_DEVICES".into(), "".into()), ("LD_LIBRARY_PATH".into(), "/x/stubs".into())]
+        );
+        let err = format!("{:#}", parse_env("A=1 oops").map(|_| ()).unwrap_err());
+        assert!(err.contains("got `oops`"), "{err}");
+
+        let tmp = tempfile::tempdir()?;
+        let python = tmp.path().join("venv/bin/python");
+        assert!(stub_env(&python).is_empty());
+        std::fs::create_dir_all(tmp.path().join("stubs"))?;
+        let env = stub_env(&python);
+        assert_eq!(env[0], ("CUDA_VISIBLE_DEVICES".to_string(), String::new()));
+        assert!(env[1].1.starts_with(&tmp.path().join("stubs").to_string_lossy().into_owned()));
+        assert!(stub_env(Path::new("python3")).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn no_matching_benchmark_skips_in_one_line() {
+        let text = report(&[row("optim_step/sgd", 9_600.0)]);
+        assert_eq!(
+            text,
+            "peers: skipped: no benchmark of this run has a peer workload (peers exist for mlp_train_step)\n"
+        );
+    }
+}
