@@ -42,6 +42,16 @@ struct Args {
     /// Write the final figures here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the benchmark's synthetic corpus (`hyp.txt`, `ref.txt`) into this folder and exit
+    /// (used by `cargo xtask bench --peers` to time sacrebleu on the same sentences).
+    #[arg(long, value_name = "DIR")]
+    write_synthetic: Option<PathBuf>,
+    /// Sentence pairs of the synthetic corpus.
+    #[arg(long, default_value_t = 10_000)]
+    sentences: usize,
+    /// Seed of the synthetic corpus (the bench uses 28).
+    #[arg(long, default_value_t = 28)]
+    seed: u64,
 }
 
 /// The shipped demo: the Bible verses of the test fixture and their perturbed copies.
@@ -55,6 +65,14 @@ fn demo() -> Result<(Vec<String>, Vec<Vec<String>>)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.write_synthetic {
+        let (hyps, refs) = dls_nlp::bleu::synthetic_corpus(args.sentences, args.seed)?;
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("hyp.txt"), hyps.join("\n") + "\n")?;
+        std::fs::write(dir.join("ref.txt"), refs.join("\n") + "\n")?;
+        println!("wrote {} synthetic pairs to {}", hyps.len(), dir.display());
+        return Ok(());
+    }
     let start = Instant::now();
     let (hyps, refs) = match &args.hyp {
         Some(hyp) => {

@@ -61,7 +61,7 @@ def main():
         sys.exit(f"unknown benchmark ids: {unknown}; known: {list(SHAPES)}")
     out = {w: median_ns(*SHAPES[w]) for w in wanted}
     assert all(math.isfinite(v) and v > 0 for v in out.values())
-    print(json.dumps({"benchmarks": out, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+    print(json.dumps({"benchmarks": out, "peer": f"torch {torch.__version__}", "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

@@ -22,26 +22,65 @@ use crate::table::{Align, Table};
 struct PeerScript {
     /// Path under `xtask/peers/`.
     script: &'static str,
+    /// The Python module it needs; the script is skipped when it cannot be imported.
+    module: &'static str,
     /// Criterion ids it knows.
     ids: &'static [&'static str],
+    /// Arguments placed before the ids, made ready first (for instance a corpus written to disk).
+    prepare: Option<fn() -> Result<Vec<String>>>,
 }
 
 /// Every peer workload we have.
-const SCRIPTS: &[PeerScript] = &[PeerScript {
-    script: "foundations_torch.py",
-    ids: &[
-        "mlp_train_step/digits_64-128-64-10_b64",
-        "mlp_train_step/digits_64-128-64-10_b64_bn",
-        "mlp_train_step/mnist_784-256-128-10_b128",
-    ],
-}];
+const SCRIPTS: &[PeerScript] = &[
+    PeerScript {
+        script: "foundations_torch.py",
+        module: "torch",
+        ids: &[
+            "mlp_train_step/digits_64-128-64-10_b64",
+            "mlp_train_step/digits_64-128-64-10_b64_bn",
+            "mlp_train_step/mnist_784-256-128-10_b128",
+        ],
+        prepare: None,
+    },
+    PeerScript {
+        script: "bleu_sacrebleu.py",
+        module: "sacrebleu",
+        ids: &["bleu/corpus_10k"],
+        prepare: Some(bleu_corpus),
+    },
+];
+
+/// Writes the BLEU bench's synthetic corpus (same sentences, same seed) with the `bleu` example.
+fn bleu_corpus() -> Result<Vec<String>> {
+    let dir = crate::target_dir()?.join("xtask").join("peers").join("bleu-corpus");
+    let status = crate::cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "dls-nlp",
+            "--example",
+            "bleu",
+            "--",
+            "--write-synthetic",
+        ])
+        .arg(&dir)
+        .status()
+        .context("running the bleu example to write the synthetic corpus")?;
+    if !status.success() {
+        bail!("the bleu example could not write the synthetic corpus ({status})");
+    }
+    Ok(vec![dir.display().to_string()])
+}
 
 /// What a peer script prints.
 #[derive(Debug, Deserialize)]
 struct PeerOutput {
     /// Criterion id to median nanoseconds.
     benchmarks: BTreeMap<String, f64>,
-    torch: String,
+    /// The peer and its version, e.g. `torch 2.15.0`.
+    peer: String,
     threads: u32,
 }
 
@@ -118,48 +157,55 @@ fn side_by_side(rows: &[BenchRow]) -> Result<String> {
         .filter(|(_, ids): &(_, Vec<&str>)| !ids.is_empty())
         .collect();
     if wanted.is_empty() {
-        bail!("no benchmark of this run has a peer workload (peers exist for mlp_train_step)");
+        bail!("no benchmark of this run has a peer workload (peers exist for mlp_train_step, bleu)");
     }
     let python = Python::from_env()?;
+    let mut theirs = BTreeMap::new();
+    let mut lines = Vec::new();
+    for (script, ids) in wanted {
+        match run_script(&python, script, &ids) {
+            Ok(parsed) => {
+                let plural = if parsed.threads == 1 { "" } else { "s" };
+                lines.push(format!("peers: {} ({} thread{plural})", parsed.peer, parsed.threads));
+                theirs.extend(parsed.benchmarks);
+            }
+            Err(e) => lines.push(format!("peers: skipped {}: {e:#}", script.script)),
+        }
+    }
+    if theirs.is_empty() {
+        bail!("{}", lines.iter().map(|l| l.trim_start_matches("peers: ")).collect::<Vec<_>>().join("; "));
+    }
+    Ok(format!("{}\n{}", lines.join("\n"), render(rows, &theirs)))
+}
+
+/// Probes the script's module, prepares its inputs, runs it and parses its output.
+fn run_script(python: &Python, script: &PeerScript, ids: &[&str]) -> Result<PeerOutput> {
     let probe = python
         .command()
-        .args(["-c", "import torch; print(torch.__version__)"])
+        .args(["-c", &format!("import {}", script.module)])
         .output()
         .with_context(|| format!("cannot run {} (set DLS_PYTHON)", python.program.display()))?;
     if !probe.status.success() {
         let err = String::from_utf8_lossy(&probe.stderr);
         let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-        bail!("{} cannot import torch ({last})", python.program.display());
+        bail!("{} cannot import {} ({last})", python.program.display(), script.module);
     }
-    let mut theirs = BTreeMap::new();
-    let mut versions = Vec::new();
-    for (script, ids) in wanted {
-        let path = crate::workspace_root().join("xtask/peers").join(script.script);
-        let out = python
-            .command()
-            .arg(&path)
-            .args(&ids)
-            .output()
-            .with_context(|| format!("running {}", path.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} failed ({}): {}",
-                path.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let parsed: PeerOutput = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing the output of {}", path.display()))?;
-        versions.push(format!(
-            "torch {} ({} thread{})",
-            parsed.torch,
-            parsed.threads,
-            if parsed.threads == 1 { "" } else { "s" }
-        ));
-        theirs.extend(parsed.benchmarks);
+    let leading = match script.prepare {
+        Some(prepare) => prepare()?,
+        None => Vec::new(),
+    };
+    let path = crate::workspace_root().join("xtask/peers").join(script.script);
+    let out = python
+        .command()
+        .arg(&path)
+        .args(&leading)
+        .args(ids)
+        .output()
+        .with_context(|| format!("running {}", path.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({}): {}", path.display(), out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
-    Ok(format!("peers: {}\n{}", versions.join(", "), render(rows, &theirs)))
+    serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the output of {}", path.display()))
 }
 
 /// The side-by-side table: each of our rows that has a peer figure, both medians, and the peer's
@@ -168,8 +214,8 @@ pub fn render(rows: &[BenchRow], theirs: &BTreeMap<String, f64>) -> String {
     let mut table = Table::new(&[
         ("benchmark", Align::Left),
         ("dls-rs", Align::Right),
-        ("pytorch", Align::Right),
-        ("pytorch/dls-rs", Align::Right),
+        ("peer", Align::Right),
+        ("peer/dls-rs", Align::Right),
     ]);
     let time = |ns: f64| {
         let (v, unit) = scale_time(ns);
@@ -209,9 +255,9 @@ mod tests {
         ]);
         let text = render(&rows, &theirs);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "benchmark            dls-rs    pytorch  pytorch/dls-rs");
-        assert_eq!(lines[2], "mlp_train_step/a  500.00 µs  670.00 µs           1.34x");
-        assert_eq!(lines[3], "mlp_train_step/b    6.50 ms    2.30 ms           0.35x");
+        assert_eq!(lines[0], "benchmark            dls-rs       peer  peer/dls-rs");
+        assert_eq!(lines[2], "mlp_train_step/a  500.00 µs  670.00 µs        1.34x");
+        assert_eq!(lines[3], "mlp_train_step/b    6.50 ms    2.30 ms        0.35x");
         assert_eq!(lines.len(), 4, "rows without a peer are left out");
     }
 
@@ -241,7 +287,7 @@ mod tests {
         let text = report(&[row("optim_step/sgd", 9_600.0)]);
         assert_eq!(
             text,
-            "peers: skipped: no benchmark of this run has a peer workload (peers exist for mlp_train_step)\n"
+            "peers: skipped: no benchmark of this run has a peer workload (peers exist for mlp_train_step, bleu)\n"
         );
     }
 }
