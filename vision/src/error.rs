@@ -18,6 +18,22 @@ pub enum Error {
         /// Why it is not acceptable.
         message: String,
     },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// An image could not be decoded or encoded (corrupt, unsupported, or over the limits).
+    #[error("image {name}: {message}")]
+    Image {
+        /// The file or buffer name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Result alias for `dls-vision`.

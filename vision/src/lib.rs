@@ -1,10 +1,15 @@
 //! # dls-vision
 //!
-//! Sheets 14–22 of the Deep Learning Specialization on candle: convolutional networks, detection,
-//! face recognition and style transfer. This first module holds the convolution arithmetic of
-//! sheets 14–16; the layers and architectures follow (see the project's issues).
+//! Sheets 14–22 of the Deep Learning Specialization on candle: convolution arithmetic and layers
+//! ([`conv`], [`layers`], [`pool`]), image files ([`io`]), and the classic architectures
+//! ([`models`]).
 
 pub mod conv;
+pub mod edges;
 pub mod error;
+pub mod io;
+pub mod layers;
+pub mod models;
+pub mod pool;
 
 pub use error::{Error, Result};
