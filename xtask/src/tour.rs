@@ -84,6 +84,17 @@ pub const TASKS: &[Task] = &[
         show: None,
     },
     Task {
+        domain: "vision",
+        id: "lenet5-digits",
+        package: "dls-vision",
+        example: "lenet5",
+        args: &[],
+        quick_args: &["--epochs", "8"],
+        metric: "test_accuracy",
+        data: "digits 8x8 upscaled to 32x32 (1797, shipped)",
+        show: None,
+    },
+    Task {
         domain: "sequence",
         id: "char-lm-names",
         package: "dls-sequence",
