@@ -1,7 +1,8 @@
 //! # dls-nlp
 //!
-//! Sheets 25–28 of the Deep Learning Specialization as a library on candle. So far it holds
-//! [`bleu`]: corpus and sentence BLEU agreeing with sacrebleu 2.6.0 to 1e-9.
+//! Sheets 25–28 of the Deep Learning Specialization as a library on candle: [`bleu`] (corpus and
+//! sentence BLEU agreeing with sacrebleu 2.6.0 to 1e-9), word vectors ([`corpus`], [`vocab`],
+//! [`vectors`] and [`word2vec`]).
 //!
 //! ```
 //! let score = dls_nlp::bleu::sentence_bleu("the cat sat on the mat", &["the cat sat on the mat"])?;
@@ -9,6 +10,11 @@
 //! # Ok::<(), dls_nlp::Error>(())
 //! ```
 pub mod bleu;
+pub mod corpus;
+mod dense;
 pub mod error;
+pub mod vectors;
+pub mod vocab;
+pub mod word2vec;
 
 pub use error::{Error, Result};
