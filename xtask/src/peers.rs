@@ -48,7 +48,30 @@ const SCRIPTS: &[PeerScript] = &[
         ids: &["bleu/corpus_10k"],
         prepare: Some(bleu_corpus),
     },
+    PeerScript {
+        script: "word2vec_gensim.py",
+        module: "gensim",
+        ids: &["word2vec/skipgram_epoch", "word2vec/cbow_epoch"],
+        prepare: Some(word2vec_corpus),
+    },
 ];
+
+/// Writes the word2vec bench's corpus (the shipped Bible excerpt, tokenised as the bench does).
+fn word2vec_corpus() -> Result<Vec<String>> {
+    let dir = crate::target_dir()?.join("xtask").join("peers");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = dir.join("word2vec-corpus.txt");
+    let status = crate::cargo()
+        .args(["run", "--release", "--quiet", "-p", "dls-nlp", "--example", "word2vec", "--", "--corpus-out"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running the word2vec example to write the corpus")?;
+    if !status.success() {
+        bail!("the word2vec example could not write the corpus ({status})");
+    }
+    Ok(vec![file.display().to_string()])
+}
 
 /// Writes the BLEU bench's synthetic corpus (same sentences, same seed) with the `bleu` example.
 fn bleu_corpus() -> Result<Vec<String>> {
@@ -157,7 +180,9 @@ fn side_by_side(rows: &[BenchRow]) -> Result<String> {
         .filter(|(_, ids): &(_, Vec<&str>)| !ids.is_empty())
         .collect();
     if wanted.is_empty() {
-        bail!("no benchmark of this run has a peer workload (peers exist for mlp_train_step, bleu)");
+        bail!(
+            "no benchmark of this run has a peer workload (peers exist for mlp_train_step, bleu, word2vec)"
+        );
     }
     let python = Python::from_env()?;
     let mut theirs = BTreeMap::new();
@@ -287,7 +312,7 @@ mod tests {
         let text = report(&[row("optim_step/sgd", 9_600.0)]);
         assert_eq!(
             text,
-            "peers: skipped: no benchmark of this run has a peer workload (peers exist for mlp_train_step, bleu)\n"
+            "peers: skipped: no benchmark of this run has a peer workload (peers exist for mlp_train_step, bleu, word2vec)\n"
         );
     }
 }
