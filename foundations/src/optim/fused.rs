@@ -62,6 +62,29 @@ macro_rules! dispatch {
     };
 }
 
+/// `InplaceOp3` for a pass whose element-wise `kernel` works on f32 and f64 slices.
+macro_rules! inplace_op3 {
+    ($ty:ident, $name:literal) => {
+        impl InplaceOp3 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &mut CpuStorage,
+                l1: &Layout,
+                s2: &CpuStorage,
+                l2: &Layout,
+                s3: &CpuStorage,
+                l3: &Layout,
+            ) -> candle_core::Result<()> {
+                dispatch!(self.name(), s1, l1, s2, l2, s3, l3, kernel, self)
+            }
+        }
+    };
+}
+
 /// `m += (1 - beta1) (g' - m)` (or torch.lerp's other branch), `g' = g + l2 * p`.
 pub(super) struct FirstMoment {
     pub w1: f64,
@@ -80,23 +103,7 @@ impl FirstMoment {
     }
 }
 
-impl InplaceOp3 for FirstMoment {
-    fn name(&self) -> &'static str {
-        "adam-first-moment"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<()> {
-        dispatch!(self.name(), s1, l1, s2, l2, s3, l3, kernel, self)
-    }
-}
+inplace_op3!(FirstMoment, "adam-first-moment");
 
 /// `v = beta2 v + (1 - beta2) g'^2`, `g' = g + l2 * p`.
 pub(super) struct SecondMoment {
@@ -116,23 +123,7 @@ impl SecondMoment {
     }
 }
 
-impl InplaceOp3 for SecondMoment {
-    fn name(&self) -> &'static str {
-        "adam-second-moment"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<()> {
-        dispatch!(self.name(), s1, l1, s2, l2, s3, l3, kernel, self)
-    }
-}
+inplace_op3!(SecondMoment, "adam-second-moment");
 
 /// `p = p (1 - decay) - step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`.
 pub(super) struct Parameter {
@@ -158,23 +149,7 @@ impl Parameter {
     }
 }
 
-impl InplaceOp3 for Parameter {
-    fn name(&self) -> &'static str {
-        "adam-parameter"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<()> {
-        dispatch!(self.name(), s1, l1, s2, l2, s3, l3, kernel, self)
-    }
-}
+inplace_op3!(Parameter, "adam-parameter");
 
 /// Square roots for the two float types the kernels run on.
 mod num_float {
