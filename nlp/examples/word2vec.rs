@@ -119,11 +119,14 @@ fn main() -> Result<()> {
         s.words_per_second()
     );
     let kv = &model.vectors;
+    let mut neighbours = Vec::new();
     for w in &args.neighbours {
         if kv.get(w).is_some() {
             let near = kv.most_similar(&[w], &[], 5)?;
             let list: Vec<String> = near.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
             println!("  {w}: {}", list.join(", "));
+            let names: Vec<&str> = near.iter().map(|(n, _)| n.as_str()).collect();
+            neighbours.push(format!("{w}: {}", names.join(", ")));
         }
     }
     let qpath = args.analogies.clone().unwrap_or_else(|| root.join("data/questions-words.txt"));
@@ -157,7 +160,8 @@ fn main() -> Result<()> {
         .set("words_per_second", s.words_per_second())
         .set("seconds", s.seconds)
         .set("vocab", vocab.len() as u64)
-        .set("threads", s.threads as u64);
+        .set("threads", s.threads as u64)
+        .set("neighbours", neighbours.join("\n"));
     figures.write_if(args.json.as_deref())?;
     Ok(())
 }

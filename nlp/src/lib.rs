@@ -10,9 +10,14 @@
 //! # Ok::<(), dls_nlp::Error>(())
 //! ```
 pub mod bleu;
+pub mod bpe;
+pub mod classify;
 pub mod corpus;
+pub mod dates;
 mod dense;
 pub mod error;
+pub mod glove;
+pub mod seq2seq;
 pub mod vectors;
 pub mod vocab;
 pub mod word2vec;

@@ -203,6 +203,10 @@ impl Cell {
     }
 
     fn lstm(&self, gates: &Tensor, c: &Tensor) -> Result<State> {
+        if crate::fused::fused_lstm() {
+            let (h, c) = crate::fused::lstm_pointwise(gates, c)?;
+            return Ok(State { h, c: Some(c) });
+        }
         let n = self.hidden_size;
         let i = sigmoid(&gates.narrow(1, 0, n)?)?;
         let f = sigmoid(&gates.narrow(1, n, n)?)?;

@@ -11,6 +11,7 @@ pub mod cell;
 pub mod charlm;
 pub mod corpus;
 pub mod error;
+pub mod fused;
 pub mod layer;
 pub mod mask;
 pub mod sample;

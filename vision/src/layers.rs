@@ -23,6 +23,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::conv::{output_size, padding_amounts, Padding};
+use crate::kernels::{self, ConvGeometry, Kernels};
 use crate::{Error, Result};
 
 /// Settings of a [`Conv2d`] (square kernels).
@@ -151,31 +152,72 @@ impl Conv2d {
         ))
     }
 
-    /// The forward pass with errors of this crate (shape errors name the layer's expectation).
+    /// The forward pass with errors of this crate (shape errors name the layer's expectation),
+    /// on the process-wide kernels ([`kernels::kernels`]).
     ///
     /// # Errors
     /// [`Error::Invalid`] for an input that is not `[n, in, h, w]` or too small for the kernel.
     pub fn try_forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, kernels::kernels())
+    }
+
+    /// The forward pass on the given kernels: this crate's im2col + gemm op, or candle's
+    /// `conv2d` (the reference).
+    ///
+    /// # Errors
+    /// As [`Conv2d::try_forward`].
+    pub fn forward_with(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
         let c = &self.cfg;
-        let (_, ch, h, w) = x.dims4().map_err(|_| shape_error(c, x))?;
+        let (n, ch, h, w) = x.dims4().map_err(|_| shape_error(c, x))?;
         if ch != c.in_channels {
             return Err(shape_error(c, x));
         }
-        self.output_hw(h, w)?;
+        let (oh, ow) = self.output_hw(h, w)?;
         let (top, bottom) = padding_amounts(h, c.kernel, c.stride, c.dilation, c.padding)?;
         let (left, right) = padding_amounts(w, c.kernel, c.stride, c.dilation, c.padding)?;
-        // Rows and columns after the last window: candle's conv2d backward assumes there are none
-        // in one axis when there are none in the other, so cut them off before convolving.
-        let span = c.dilation * (c.kernel - 1) + 1;
-        let spare_h = (h + top + bottom - span) % c.stride;
-        let spare_w = (w + left + right - span) % c.stride;
-        let (x, pad) = if top == bottom && left == right && top == left && spare_h == 0 && spare_w == 0 {
-            (x.clone(), top)
-        } else {
-            let x = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
-            (x.narrow(2, 0, h + top + bottom - spare_h)?.narrow(3, 0, w + left + right - spare_w)?, 0)
+        let y = match kernels {
+            Kernels::Dls => {
+                let geometry = ConvGeometry {
+                    n,
+                    c: ch,
+                    h,
+                    w,
+                    oc: c.out_channels,
+                    k: c.kernel,
+                    oh,
+                    ow,
+                    stride: c.stride,
+                    dilation: c.dilation,
+                    top,
+                    left,
+                    groups: c.groups,
+                };
+                // The bias is added inside the kernel, and its gradient summed there too.
+                return Ok(kernels::conv2d(x, &self.weight, self.bias.as_ref(), geometry)?);
+            }
+            Kernels::Candle => {
+                // Rows and columns after the last window: candle's conv2d backward assumes there
+                // are none in one axis when there are none in the other, so cut them off first.
+                let span = c.dilation * (c.kernel - 1) + 1;
+                let spare_h = (h + top + bottom - span) % c.stride;
+                let spare_w = (w + left + right - span) % c.stride;
+                let symmetric = top == bottom && left == right && top == left;
+                let (x, pad) = if symmetric && spare_h == 0 && spare_w == 0 {
+                    (x.clone(), top)
+                } else {
+                    let x = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
+                    (
+                        x.narrow(2, 0, h + top + bottom - spare_h)?.narrow(
+                            3,
+                            0,
+                            w + left + right - spare_w,
+                        )?,
+                        0,
+                    )
+                };
+                x.conv2d(&self.weight, pad, c.stride, c.dilation, c.groups)?
+            }
         };
-        let y = x.conv2d(&self.weight, pad, c.stride, c.dilation, c.groups)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, c.out_channels, 1, 1))?)?,
             None => y,

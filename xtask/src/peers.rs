@@ -43,6 +43,17 @@ const SCRIPTS: &[PeerScript] = &[
         prepare: None,
     },
     PeerScript {
+        script: "vision_torch.py",
+        module: "torch",
+        ids: &[
+            "lenet5_train_step/b64_1x28x28",
+            "resnet18_train_step/cifar_b32_3x32x32",
+            "resnet18_forward/imagenet_224_b1",
+            "resnet18_forward/imagenet_224_b8",
+        ],
+        prepare: None,
+    },
+    PeerScript {
         script: "bleu_sacrebleu.py",
         module: "sacrebleu",
         ids: &["bleu/corpus_10k"],

@@ -105,6 +105,28 @@ pub const TASKS: &[Task] = &[
         data: "names (1516, shipped)",
         show: Some("samples"),
     },
+    Task {
+        domain: "nlp",
+        id: "word2vec-bible",
+        package: "dls-nlp",
+        example: "word2vec",
+        args: &["--sg", "1", "--epochs", "10", "--threads", "1"],
+        quick_args: &["--sg", "1", "--epochs", "3", "--threads", "1"],
+        metric: "words_per_second",
+        data: "Bible excerpt (Genesis-Numbers, ~100k words, shipped)",
+        show: Some("neighbours"),
+    },
+    Task {
+        domain: "nlp",
+        id: "dates-nmt",
+        package: "dls-nlp",
+        example: "dates",
+        args: &[],
+        quick_args: &["--train", "4000", "--epochs", "2"],
+        metric: "exact_match_beam",
+        data: "human-written dates to ISO (10k generated)",
+        show: None,
+    },
 ];
 
 /// Options of `cargo xtask tour`.
@@ -343,8 +365,10 @@ fn run_task(task: &Task, target: &Path, scratch: &Path, args: &TourArgs) -> Resu
     let figures: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| TaskError::new(format!("parsing {}: {e}", json.display()), &output.stderr))?;
     if let Some(key) = task.show {
-        if let Some(text) = figures.get(key).and_then(|v| v.as_str()) {
-            eprintln!("      {key}: {text}");
+        match figures.get(key).and_then(|v| v.as_str()) {
+            Some(text) if text.contains('\n') => eprintln!("      {key}:\n{}", indent(text, "        ")),
+            Some(text) => eprintln!("      {key}: {text}"),
+            None => {}
         }
     }
     row_from_figures(task, &figures, seconds).map_err(|e| TaskError::new(e, &output.stderr))

@@ -12,8 +12,11 @@
 
 mod blocks;
 mod count;
+pub mod inception;
 pub mod lenet;
 pub mod mobilenet;
+pub mod mobilenet_v1;
+pub mod nin;
 pub mod resnet;
 pub mod vgg;
 

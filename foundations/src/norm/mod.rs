@@ -20,11 +20,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{Tensor, Var};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+mod fused;
+
+static REFERENCE: AtomicBool = AtomicBool::new(false);
+
+/// Chooses, process-wide, whether [`BatchNorm`]'s `forward_t` runs the fused kernel (the
+/// default) or the tensor-op reference. Benches use it to compare the two.
+pub fn use_fused_kernel(fused: bool) {
+    REFERENCE.store(!fused, Ordering::Relaxed);
+}
+
+/// Whether [`BatchNorm`] runs the fused kernel now (see [`use_fused_kernel`]).
+pub fn fused_kernel() -> bool {
+    !REFERENCE.load(Ordering::Relaxed)
+}
 
 /// Batch-norm settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,10 +113,57 @@ impl BatchNorm {
 
 impl candle_nn::ModuleT for BatchNorm {
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_with(xs, train, fused_kernel())
+    }
+}
+
+impl BatchNorm {
+    /// The forward pass, on the fused kernel (one custom op with a hand-written
+    /// backward) or on candle tensor ops (the reference). Both update the running averages in
+    /// training mode and agree to float rounding.
+    ///
+    /// # Errors
+    /// When `xs` is not `[n, channels, ...]`, or in training with a single value per channel.
+    pub fn forward_with(&self, xs: &Tensor, train: bool, fused: bool) -> candle_core::Result<Tensor> {
         let dims = xs.dims();
         if dims.len() < 2 || dims[1] != self.channels {
             candle_core::bail!("batch norm expects [n, {}, ...], got {dims:?}", self.channels)
         }
+        if !fused {
+            return self.forward_reference(xs, train);
+        }
+        let m = xs.elem_count() / self.channels;
+        let shape = self.channel_shape(dims.len());
+        if !train {
+            let scale = (self.running_var.as_tensor() + self.cfg.eps)?.sqrt()?.recip()?.mul(&self.weight)?;
+            let shift = (&self.bias - self.running_mean.as_tensor().mul(&scale)?)?;
+            return xs
+                .broadcast_mul(&scale.reshape(shape.as_slice())?)?
+                .broadcast_add(&shift.reshape(shape.as_slice())?);
+        }
+        if m < 2 {
+            candle_core::bail!("batch norm in training needs more than one value per channel, got {m}")
+        }
+        let (y, stats) = fused::batch_norm_train(xs, &self.weight, &self.bias, self.cfg.eps)?;
+        let (dtype, device) = (self.running_mean.dtype(), self.running_mean.device().clone());
+        let mean = Tensor::from_vec(stats.mean, self.channels, &device)?.to_dtype(dtype)?;
+        let unbiased = Tensor::from_vec(stats.var, self.channels, &device)?.to_dtype(dtype)?
+            * (m as f64 / (m as f64 - 1.0));
+        self.update_running(&mean, &unbiased?)?;
+        Ok(y)
+    }
+
+    fn update_running(&self, mean: &Tensor, unbiased_var: &Tensor) -> candle_core::Result<()> {
+        let momentum = self.cfg.momentum;
+        let new_mean = ((self.running_mean.as_tensor() * (1.0 - momentum))? + (mean * momentum)?)?;
+        let new_var = ((self.running_var.as_tensor() * (1.0 - momentum))? + (unbiased_var * momentum)?)?;
+        self.running_mean.set(&new_mean)?;
+        self.running_var.set(&new_var)
+    }
+
+    /// The forward pass written with candle tensor ops.
+    fn forward_reference(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let dims = xs.dims();
         let shape = self.channel_shape(dims.len());
         // Move channels last and flatten: [m, c] where m counts every other position.
         let perm: Vec<usize> = std::iter::once(0).chain(2..dims.len()).chain(std::iter::once(1)).collect();
@@ -111,13 +175,8 @@ impl candle_nn::ModuleT for BatchNorm {
             }
             let mean = flat.mean(0)?;
             let var = flat.broadcast_sub(&mean)?.sqr()?.mean(0)?;
-            let momentum = self.cfg.momentum;
             let unbiased = (var.detach() * (m as f64 / (m as f64 - 1.0)))?;
-            let new_mean =
-                ((self.running_mean.as_tensor() * (1.0 - momentum))? + (mean.detach() * momentum)?)?;
-            let new_var = ((self.running_var.as_tensor() * (1.0 - momentum))? + (unbiased * momentum)?)?;
-            self.running_mean.set(&new_mean)?;
-            self.running_var.set(&new_var)?;
+            self.update_running(&mean.detach(), &unbiased)?;
             (mean, var)
         } else {
             (self.running_mean.as_tensor().clone(), self.running_var.as_tensor().clone())

@@ -1,0 +1,426 @@
+//! 2-D convolution as `im2col` + gemm, forward and backward, as candle custom ops.
+//!
+//! candle 0.11 computes a convolution's input gradient with a direct transposed convolution that
+//! runs an order of magnitude slower than a matrix product of the same size; here all three
+//! products (output, input gradient, weight gradient) go through the `gemm` crate candle itself
+//! uses for `matmul`:
+//!
+//! - forward, per image and group: `y[oc, oh ow] = W[oc, c k k] @ col[c k k, oh ow]`;
+//! - input gradient: `dcol = Wᵀ @ dy`, then `col2im` adds the columns back onto `dx`;
+//! - weight gradient: `dW += dy @ colᵀ`, summed over the batch.
+//!
+//! A 1x1 stride-1 convolution skips the copies: the image already is its column matrix. Images
+//! are spread over rayon's pool in fixed chunks, and the weight gradient's per-chunk partial sums
+//! are added in chunk order, so results do not depend on scheduling.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+use super::im2col::ConvGeometry;
+
+/// `dst[m, n] (+)= lhs[m, k] @ rhs[k, n]` with explicit row and column strides (in elements).
+///
+/// # Safety
+/// Every index the strides reach must lie inside the buffers behind the pointers.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm<T: WithDType>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    dst_rs: usize,
+    accumulate: bool,
+    (lhs, lhs_rs, lhs_cs): (*const T, usize, usize),
+    (rhs, rhs_rs, rhs_cs): (*const T, usize, usize),
+) {
+    let one = T::from_f64(1.0);
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        accumulate,
+        lhs,
+        lhs_cs as isize,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        one,
+        one,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
+}
+
+/// Images per rayon task: the batch split into one chunk per thread.
+fn chunk_len(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// Fewest output positions one gemm should cover: below this, images are put side by side in one
+/// column matrix (a 4x4 map alone would make a 16-column product the kernel handles poorly).
+const MIN_GEMM_COLUMNS: usize = 256;
+
+fn slice<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("conv2d kernel: {what} must be contiguous"),
+    }
+}
+
+impl ConvGeometry {
+    /// Images per gemm: enough that a product spans [`MIN_GEMM_COLUMNS`] output positions.
+    fn block_len(&self) -> usize {
+        MIN_GEMM_COLUMNS.div_ceil(self.out_plane().max(1)).max(1)
+    }
+
+    /// Ranges of image indices `start..end` that one gemm covers, within `first..last`.
+    fn blocks(&self, first: usize, last: usize) -> impl Iterator<Item = (usize, usize)> {
+        let len = self.block_len();
+        (first..last).step_by(len).map(move |s| (s, (s + len).min(last)))
+    }
+
+    /// Group `g`'s column matrix of images `start..end` side by side (`[rows, images * plane]`).
+    fn columns<T: WithDType>(&self, x: &[T], g: usize, (start, end): (usize, usize), col: &mut [T]) {
+        let (plane, image) = (self.out_plane(), self.c * self.h * self.w);
+        let ld = (end - start) * plane;
+        for (j, img) in (start..end).enumerate() {
+            self.im2col(&x[img * image..][..image], g, &mut col[j * plane..], ld);
+        }
+    }
+
+    /// Group `g`'s output-gradient rows of images `start..end` side by side (`[opg, images * plane]`).
+    fn gather<T: WithDType>(&self, dy: &[T], g: usize, (start, end): (usize, usize), out: &mut [T]) {
+        let (plane, opg) = (self.out_plane(), self.cout_per_group());
+        let ld = (end - start) * plane;
+        for (j, img) in (start..end).enumerate() {
+            for o in 0..opg {
+                let src = &dy[(img * self.oc + g * opg + o) * plane..][..plane];
+                out[o * ld + j * plane..][..plane].copy_from_slice(src);
+            }
+        }
+    }
+
+    fn forward<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let zero = T::from_f64(0.0);
+        let mut y = vec![zero; self.n * self.oc * plane];
+        let per = chunk_len(self.n);
+        let cols_max = self.block_len().min(per) * plane;
+        y.par_chunks_mut(per * self.oc * plane).enumerate().for_each(|(chunk, ys)| {
+            let first = chunk * per;
+            let mut col = vec![zero; rows * cols_max];
+            let mut out = vec![zero; opg * cols_max];
+            for (start, end) in self.blocks(first, first + ys.len() / (self.oc * plane)) {
+                let cols = (end - start) * plane;
+                for g in 0..self.groups {
+                    let image = self.c * self.h * self.w;
+                    let src = if self.is_pointwise() && end - start == 1 {
+                        &x[start * image + g * rows * plane..][..rows * plane]
+                    } else {
+                        self.columns(x, g, (start, end), &mut col);
+                        &col[..rows * cols]
+                    };
+                    let wg = &w[g * opg * rows..][..opg * rows];
+                    // SAFETY: out holds opg x cols, wg is opg x rows, src is rows x cols (row-major).
+                    unsafe {
+                        gemm(
+                            (opg, cols, rows),
+                            out.as_mut_ptr(),
+                            cols,
+                            false,
+                            (wg.as_ptr(), rows, 1),
+                            (src.as_ptr(), cols, 1),
+                        )
+                    };
+                    for (j, img) in (start..end).enumerate() {
+                        for o in 0..opg {
+                            let ch = g * opg + o;
+                            let b = bias.map_or(zero, |b| b[ch]);
+                            let dst = &mut ys[((img - first) * self.oc + ch) * plane..][..plane];
+                            for (d, v) in dst.iter_mut().zip(&out[o * cols + j * plane..][..plane]) {
+                                *d = *v + b;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        y
+    }
+
+    fn grad_input<T: WithDType>(&self, dy: &[T], w: &[T]) -> Vec<T> {
+        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let (image, zero) = (self.c * self.h * self.w, T::from_f64(0.0));
+        let mut dx = vec![zero; self.n * image];
+        let per = chunk_len(self.n);
+        let cols_max = self.block_len().min(per) * plane;
+        dx.par_chunks_mut(per * image).enumerate().for_each(|(chunk, dxs)| {
+            let first = chunk * per;
+            let mut dcol = vec![zero; rows * cols_max];
+            let mut dyb = vec![zero; opg * cols_max];
+            for (start, end) in self.blocks(first, first + dxs.len() / image) {
+                let cols = (end - start) * plane;
+                for g in 0..self.groups {
+                    self.gather(dy, g, (start, end), &mut dyb);
+                    let wg = &w[g * opg * rows..][..opg * rows];
+                    // SAFETY: dcol holds rows x cols; wgᵀ is rows x opg (column stride rows); dyb is opg x cols.
+                    unsafe {
+                        gemm(
+                            (rows, cols, opg),
+                            dcol.as_mut_ptr(),
+                            cols,
+                            false,
+                            (wg.as_ptr(), 1, rows),
+                            (dyb.as_ptr(), cols, 1),
+                        )
+                    };
+                    for (j, img) in (start..end).enumerate() {
+                        let dxi = &mut dxs[(img - first) * image..][..image];
+                        self.col2im(&dcol[j * plane..], g, dxi, cols);
+                    }
+                }
+            }
+        });
+        dx
+    }
+
+    fn grad_weight<T: WithDType>(&self, dy: &[T], x: &[T]) -> Vec<T> {
+        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let zero = T::from_f64(0.0);
+        let per = chunk_len(self.n);
+        let cols_max = self.block_len().min(per) * plane;
+        let starts: Vec<usize> = (0..self.n).step_by(per).collect();
+        let partials: Vec<Vec<T>> = starts
+            .par_iter()
+            .map(|&first| {
+                let mut dw = vec![zero; self.oc * rows];
+                let mut col = vec![zero; rows * cols_max];
+                let mut dyb = vec![zero; opg * cols_max];
+                for (step, (start, end)) in self.blocks(first, (first + per).min(self.n)).enumerate() {
+                    let cols = (end - start) * plane;
+                    for g in 0..self.groups {
+                        self.columns(x, g, (start, end), &mut col);
+                        self.gather(dy, g, (start, end), &mut dyb);
+                        let dst = &mut dw[g * opg * rows..][..opg * rows];
+                        // SAFETY: dst is opg x rows; dyb is opg x cols; colᵀ is cols x rows.
+                        unsafe {
+                            gemm(
+                                (opg, rows, cols),
+                                dst.as_mut_ptr(),
+                                rows,
+                                step > 0,
+                                (dyb.as_ptr(), cols, 1),
+                                (col.as_ptr(), 1, cols),
+                            )
+                        };
+                    }
+                }
+                dw
+            })
+            .collect();
+        let mut parts = partials.into_iter();
+        let mut total = parts.next().unwrap_or_else(|| vec![zero; self.oc * rows]);
+        for part in parts {
+            for (t, p) in total.iter_mut().zip(part) {
+                *t += p;
+            }
+        }
+        total
+    }
+
+    /// The bias gradient: `dy` summed over images and positions, per output channel.
+    fn grad_bias<T: WithDType>(&self, dy: &[T]) -> Vec<T> {
+        let plane = self.out_plane();
+        let mut db = vec![T::from_f64(0.0); self.oc];
+        for image in dy.chunks(self.oc * plane) {
+            for (d, channel) in db.iter_mut().zip(image.chunks(plane)) {
+                *d += channel.iter().fold(T::from_f64(0.0), |a, &v| a + v);
+            }
+        }
+        db
+    }
+}
+
+/// Which product an op computes: its arguments and result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Product {
+    /// `(x, w) -> y`, or `(x, w, b) -> y` with a bias.
+    Forward,
+    /// `(dy, w) -> dx`.
+    GradInput,
+    /// `(dy, x) -> dw`.
+    GradWeight,
+    /// `dy -> db`.
+    GradBias,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ConvOp {
+    geometry: ConvGeometry,
+    product: Product,
+}
+
+/// The contiguous slices of up to three same-dtype arguments, or an error naming the problem.
+fn slices<'a, T>(args: &[(&'a [T], &Layout)]) -> candle_core::Result<Vec<&'a [T]>> {
+    args.iter().enumerate().map(|(i, (data, layout))| slice(data, layout, &format!("argument {i}"))).collect()
+}
+
+impl ConvOp {
+    fn run<T: WithDType>(&self, args: &[&[T]]) -> candle_core::Result<Vec<T>> {
+        let g = &self.geometry;
+        Ok(match (self.product, args) {
+            (Product::Forward, [x, w]) => g.forward(x, w, None),
+            (Product::Forward, [x, w, b]) => g.forward(x, w, Some(b)),
+            (Product::GradInput, [dy, w]) => g.grad_input(dy, w),
+            (Product::GradWeight, [dy, x]) => g.grad_weight(dy, x),
+            (Product::GradBias, [dy]) => g.grad_bias(dy),
+            _ => candle_core::bail!("conv2d kernel: {} got {} arguments", self.name(), args.len()),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self.product {
+            Product::Forward => "dls-conv2d",
+            Product::GradInput => "dls-conv2d-grad-input",
+            Product::GradWeight => "dls-conv2d-grad-weight",
+            Product::GradBias => "dls-conv2d-grad-bias",
+        }
+    }
+
+    fn result_shape(&self) -> Shape {
+        let g = &self.geometry;
+        match self.product {
+            Product::Forward => Shape::from((g.n, g.oc, g.oh, g.ow)),
+            Product::GradInput => Shape::from((g.n, g.c, g.h, g.w)),
+            Product::GradWeight => Shape::from((g.oc, g.cin_per_group(), g.k, g.k)),
+            Product::GradBias => Shape::from(g.oc),
+        }
+    }
+
+    fn cpu(&self, args: &[(&CpuStorage, &Layout)]) -> candle_core::Result<(CpuStorage, Shape)> {
+        let f32s: Option<Vec<_>> = args
+            .iter()
+            .map(|(s, l)| match s {
+                CpuStorage::F32(d) => Some((&d[..], *l)),
+                _ => None,
+            })
+            .collect();
+        let f64s: Option<Vec<_>> = args
+            .iter()
+            .map(|(s, l)| match s {
+                CpuStorage::F64(d) => Some((&d[..], *l)),
+                _ => None,
+            })
+            .collect();
+        let out = match (f32s, f64s) {
+            (Some(a), _) => CpuStorage::F32(self.run(&slices(&a)?)?),
+            (_, Some(a)) => CpuStorage::F64(self.run(&slices(&a)?)?),
+            _ => candle_core::bail!("conv2d kernel: f32 or f64 arguments of one dtype only"),
+        };
+        Ok((out, self.result_shape()))
+    }
+
+    /// `(dx, dw)` for the output gradient `grad`.
+    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        if self.product != Product::Forward {
+            candle_core::bail!("conv2d kernel: second derivatives are not implemented");
+        }
+        let dy = grad.contiguous()?;
+        let op = |product| ConvOp { geometry: self.geometry, product };
+        Ok((
+            dy.apply_op2_no_bwd(w, &op(Product::GradInput))?,
+            dy.apply_op2_no_bwd(x, &op(Product::GradWeight))?,
+        ))
+    }
+}
+
+impl CustomOp1 for ConvOp {
+    fn name(&self) -> &'static str {
+        ConvOp::name(self)
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu(&[(s, l)])
+    }
+}
+
+impl CustomOp2 for ConvOp {
+    fn name(&self) -> &'static str {
+        ConvOp::name(self)
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu(&[(s1, l1), (s2, l2)])
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.grads(x, w, grad)?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        ConvOp::name(self)
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu(&[(s1, l1), (s2, l2), (s3, l3)])
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.grads(x, w, grad)?;
+        let db = grad
+            .contiguous()?
+            .apply_op1_no_bwd(&ConvOp { geometry: self.geometry, product: Product::GradBias })?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// Convolves `x` `[n, c, h, w]` with `weight` `[oc, c / groups, k, k]` and adds `bias` `[oc]`,
+/// giving `[n, oc, oh, ow]` for the sizes in `geometry` (which the caller has checked against the
+/// tensors); the recorded backward goes through the same gemm kernels.
+pub(crate) fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    geometry: ConvGeometry,
+) -> candle_core::Result<Tensor> {
+    let op = ConvOp { geometry, product: Product::Forward };
+    let (x, weight) = (x.contiguous()?, weight.contiguous()?);
+    match bias {
+        Some(b) => x.apply_op3(&weight, &b.contiguous()?, op),
+        None => x.apply_op2(&weight, op),
+    }
+}

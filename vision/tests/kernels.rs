@@ -1,0 +1,106 @@
+//! The im2col + gemm convolution against candle's `conv2d` (values and both gradients) on odd
+//! shapes, and its own backward against central differences in f64.
+
+use candle_core::{DType, Device, Tensor, Var};
+use dls_foundations::gradcheck::gradcheck;
+use dls_foundations::Params;
+use dls_vision::conv::Padding;
+use dls_vision::kernels::Kernels;
+use dls_vision::layers::{Conv2d, Conv2dConfig};
+
+fn wave(shape: &[usize], phase: f64, dtype: DType) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61 + phase).sin()).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+}
+
+/// Layer settings covering stride, asymmetric SAME padding, dilation, groups, depthwise, 1x1 and
+/// a stride that leaves rows after the last window; with the input shape each runs on.
+fn cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
+    let base = Conv2dConfig::new(4, 6, 3);
+    vec![
+        ("3x3 pad 1", base.pad(1), [2, 4, 7, 6]),
+        ("3x3 stride 2 pad 1", base.pad(1).stride(2), [3, 4, 9, 8]),
+        (
+            "SAME stride 2 (asymmetric)",
+            Conv2dConfig { stride: 2, padding: Padding::Same, ..base },
+            [2, 4, 8, 8],
+        ),
+        ("5x5 stride 3 spare rows", Conv2dConfig::new(4, 6, 5).stride(3), [1, 4, 12, 10]),
+        ("dilation 2", Conv2dConfig { dilation: 2, ..base.pad(2) }, [2, 4, 7, 7]),
+        ("groups 2", base.pad(1).groups(2), [2, 4, 5, 5]),
+        ("depthwise stride 2", Conv2dConfig::new(4, 4, 3).pad(1).stride(2).groups(4), [2, 4, 7, 7]),
+        ("1x1", Conv2dConfig::new(4, 6, 1), [2, 4, 5, 3]),
+        ("1x1 stride 2", Conv2dConfig::new(4, 6, 1).stride(2), [2, 4, 6, 6]),
+        ("batch 1, 1 channel", Conv2dConfig::new(1, 2, 5).pad(2), [1, 1, 6, 6]),
+        ("no bias", base.pad(1).no_bias(), [5, 4, 4, 4]),
+    ]
+}
+
+#[test]
+fn dls_kernel_matches_candle_values_and_gradients() {
+    for (name, cfg, shape) in cases() {
+        let params = Params::new(3);
+        let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
+        let x = Var::from_tensor(&wave(&shape, 0.3, DType::F64)).unwrap();
+        let mut grads = Vec::new();
+        let mut outputs = Vec::new();
+        for kernels in [Kernels::Dls, Kernels::Candle] {
+            let y = conv.forward_with(x.as_tensor(), kernels).unwrap();
+            // A loss that weights every output differently, so a misplaced gradient shows.
+            let weights = wave(y.dims(), 1.7, DType::F64);
+            let g = (y.clone() * weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut these = vec![g.get(x.as_tensor()).unwrap().clone()];
+            for var in params.trainable() {
+                these.push(g.get(var.as_tensor()).unwrap().clone());
+            }
+            grads.push(these);
+            outputs.push(y);
+        }
+        assert_eq!(outputs[0].dims(), outputs[1].dims(), "{name}");
+        let gap = (&outputs[0] - &outputs[1])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(gap < 1e-12, "{name}: outputs differ by {gap}");
+        for (a, b) in grads[0].iter().zip(&grads[1]) {
+            let gap = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!(gap < 1e-11, "{name}: gradients differ by {gap}");
+        }
+    }
+}
+
+#[test]
+fn dls_kernel_backward_passes_the_gradient_check() {
+    for (name, cfg, shape) in [cases()[1], cases()[2], cases()[5], cases()[6]]
+        .map(|(n, c, s)| (n, c, [1.max(s[0] / 2), s[1], s[2], s[3]]))
+    {
+        let params = Params::new(5);
+        let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
+        let x = Var::from_tensor(&wave(&shape, 0.9, DType::F64)).unwrap();
+        let mut vars = vec![("x".to_string(), x.clone())];
+        vars.extend(params.trainable().into_iter().enumerate().map(|(i, v)| (format!("param{i}"), v)));
+        let loss = || {
+            let y = conv.forward_with(x.as_tensor(), Kernels::Dls).map_err(candle_core::Error::wrap)?;
+            Ok((y.sqr()? * wave(y.dims(), 0.4, DType::F64))?.sum_all()?)
+        };
+        let report = gradcheck(loss, &vars, 1e-6).unwrap();
+        assert!(report.relative_difference < 1e-8, "{name}: {report:?}");
+    }
+}
+
+#[test]
+fn dls_kernel_runs_in_f32_close_to_candle() {
+    let cfg = Conv2dConfig::new(3, 8, 3).pad(1).stride(2);
+    let params = Params::new(1);
+    let conv = Conv2d::new(params.var_builder(DType::F32, &Device::Cpu), &cfg).unwrap();
+    let x = wave(&[4, 3, 11, 11], 0.2, DType::F32);
+    let ours = conv.forward_with(&x, Kernels::Dls).unwrap();
+    let reference = conv.forward_with(&x, Kernels::Candle).unwrap();
+    let gap = (ours - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(gap < 1e-5, "{gap}");
+}
