@@ -18,6 +18,7 @@ mod dense;
 pub mod error;
 pub mod glove;
 pub mod seq2seq;
+pub mod translate;
 pub mod vectors;
 pub mod vocab;
 pub mod word2vec;

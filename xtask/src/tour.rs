@@ -95,6 +95,17 @@ pub const TASKS: &[Task] = &[
         show: None,
     },
     Task {
+        domain: "vision",
+        id: "shapes-detector",
+        package: "dls-vision",
+        example: "shapes_detector",
+        args: &[],
+        quick_args: &["--train", "1000", "--epochs", "6"],
+        metric: "map50",
+        data: "coloured shapes on noise (2000 generated, 64x64)",
+        show: None,
+    },
+    Task {
         domain: "sequence",
         id: "char-lm-names",
         package: "dls-sequence",
