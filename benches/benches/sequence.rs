@@ -4,7 +4,9 @@
 //! Ids: `lstm_train_step` (1-layer LSTM language model, vocabulary 64, embedding 64, hidden 128,
 //! sequence 50, batch 32, Adam: forward, backward and update; the input projection hoisted out of
 //! the recurrence, one matmul for all gates of all steps), `lstm_train_step_per_step` (the same
-//! with the equations' per-step input matmul, the reference) and `char_lm_sample` (50 characters,
+//! with the equations' per-step input matmul), `lstm_train_step_candle` (hoisted, but the cell's
+//! element-wise half written with candle tensor ops instead of `dls_sequence::fused`, the
+//! reference) and `char_lm_sample` (50 characters,
 //! one at a time, temperature 1), all f32 on one thread.
 
 use std::time::Duration;
@@ -45,10 +47,12 @@ fn train_step(c: &mut Criterion) {
         Ok(b) => b,
         Err(e) => panic!("bench set-up failed: {e}"),
     };
-    for (id, projection) in [
-        ("lstm_train_step", InputProjection::Hoisted),
-        ("lstm_train_step_per_step", InputProjection::PerStep),
+    for (id, projection, fused) in [
+        ("lstm_train_step", InputProjection::Hoisted, true),
+        ("lstm_train_step_candle", InputProjection::Hoisted, false),
+        ("lstm_train_step_per_step", InputProjection::PerStep, true),
     ] {
+        dls_sequence::fused::use_fused_lstm(fused);
         let (params, lm) = match lm(projection) {
             Ok(m) => m,
             Err(e) => panic!("bench set-up failed: {e}"),
@@ -68,6 +72,7 @@ fn train_step(c: &mut Criterion) {
         });
         group.finish();
     }
+    dls_sequence::fused::use_fused_lstm(true);
 }
 
 fn sample(c: &mut Criterion) {
