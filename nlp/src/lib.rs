@@ -17,6 +17,7 @@ pub mod dates;
 mod dense;
 pub mod error;
 pub mod glove;
+mod hogwild;
 pub mod seq2seq;
 pub mod translate;
 pub mod vectors;

@@ -29,7 +29,6 @@
 //! ```
 
 pub mod cooccur;
-mod hogwild;
 pub mod kernel;
 pub mod shard;
 pub mod train;

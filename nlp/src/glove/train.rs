@@ -29,9 +29,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::hogwild::SharedRows;
 use super::kernel::{self, Side, Step};
 use super::Cooccurrence;
+use crate::hogwild::SharedMatrix;
 use crate::vectors::{io, KeyedVectors};
 use crate::{Error, Result};
 
@@ -204,7 +204,7 @@ fn init(rng: &mut StdRng, n: usize, dim: usize) -> Vec<f32> {
 }
 
 /// Applies one epoch's updates for `entries` on the shared rows, returning the summed loss.
-fn run(entries: &[Entry], w: &SharedRows, c: &SharedRows, dim: usize, config: &Config) -> f64 {
+fn run(entries: &[Entry], w: &SharedMatrix, c: &SharedMatrix, dim: usize, config: &Config) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -215,12 +215,18 @@ fn run(entries: &[Entry], w: &SharedRows, c: &SharedRows, dim: usize, config: &C
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn run_avx2(entries: &[Entry], w: &SharedRows, c: &SharedRows, dim: usize, config: &Config) -> f64 {
+unsafe fn run_avx2(
+    entries: &[Entry],
+    w: &SharedMatrix,
+    c: &SharedMatrix,
+    dim: usize,
+    config: &Config,
+) -> f64 {
     run_inline(entries, w, c, dim, config)
 }
 
 #[inline(always)]
-fn run_inline(entries: &[Entry], w: &SharedRows, c: &SharedRows, dim: usize, config: &Config) -> f64 {
+fn run_inline(entries: &[Entry], w: &SharedMatrix, c: &SharedMatrix, dim: usize, config: &Config) -> f64 {
     let mut loss = 0.0;
     for e in entries {
         // SAFETY: one row of each matrix at a time on this thread (see hogwild's safety argument).
@@ -272,8 +278,8 @@ pub fn train(words: &[String], records: &[Cooccurrence], config: &Config) -> Res
         t => t,
     };
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let w = SharedRows::new(init(&mut rng, n, dim), 2 * dim + 2);
-    let c = SharedRows::new(init(&mut rng, n, dim), 2 * dim + 2);
+    let w = SharedMatrix::new(init(&mut rng, n, dim), 2 * dim + 2);
+    let c = SharedMatrix::new(init(&mut rng, n, dim), 2 * dim + 2);
     let per_thread = entries.len().div_ceil(threads);
     let mut losses = Vec::with_capacity(config.epochs);
     for _ in 0..config.epochs {

@@ -23,7 +23,6 @@
 //! # Ok::<(), dls_nlp::Error>(())
 //! ```
 
-mod hogwild;
 pub mod kernel;
 mod sampling;
 mod worker;
@@ -31,10 +30,10 @@ mod worker;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::hogwild::SharedMatrix;
 use crate::vectors::KeyedVectors;
 use crate::vocab::Vocab;
 use crate::{Error, Result};
-use hogwild::SharedMatrix;
 use sampling::{keep_probabilities, splitmix64, Lcg, NoiseTable};
 
 /// Which word predicts which.

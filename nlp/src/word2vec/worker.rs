@@ -3,11 +3,11 @@
 
 use std::ops::Range;
 
-use super::hogwild::SharedMatrix;
 use super::kernel::{sigmoid_table, step_with};
 use super::sampling::{Lcg, NoiseTable, SigmoidTable};
 use super::{Architecture, Config};
 use crate::dense::axpy;
+use crate::hogwild::SharedMatrix;
 
 /// What every worker reads: the configuration, the two weight matrices, the sampling tables.
 pub(crate) struct Shared<'a> {

@@ -1,7 +1,8 @@
-//! A matrix of f32 shared between training threads without locks (Hogwild, Recht et al. 2011).
+//! A matrix of f32 shared between training threads without locks (Hogwild, Recht et al. 2011),
+//! used by word2vec and GloVe.
 //!
 //! # Safety argument
-//! word2vec's threads update rows of the two weight matrices concurrently with no synchronisation,
+//! The training threads update rows of the two weight matrices concurrently with no synchronisation,
 //! as the original C tool, gensim and fastText do. Two threads may read and write the same row at
 //! the same time. Under Rust's memory model such unsynchronised access is a data race; we accept it
 //! deliberately and confine it here:
