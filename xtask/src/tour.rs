@@ -35,6 +35,11 @@ pub struct Task {
     pub data: &'static str,
     /// A text figure of the JSON (sampled names, say) printed under the progress line.
     pub show: Option<&'static str>,
+    /// Pretrained weights the example needs, by folder name: looked for in `$DLS_DATA/NAME`,
+    /// `~/.cache/dls-rs/NAME` and `../shared/data/weights/NAME`; passed as `--weights DIR` (and an
+    /// `--out` picture in the tour's scratch folder) when found, the task skipped with a line
+    /// saying where to put them when not. The large weight files are not in the repository.
+    pub weights: Option<&'static str>,
 }
 
 /// The tour, in the order it runs.
@@ -49,6 +54,7 @@ pub const TASKS: &[Task] = &[
         metric: "shallow_accuracy",
         data: "flower (400, course points)",
         show: None,
+        weights: None,
     },
     Task {
         domain: "foundations",
@@ -60,6 +66,7 @@ pub const TASKS: &[Task] = &[
         metric: "he_accuracy",
         data: "circles (300, generated)",
         show: None,
+        weights: None,
     },
     Task {
         domain: "foundations",
@@ -71,6 +78,7 @@ pub const TASKS: &[Task] = &[
         metric: "adam_accuracy",
         data: "moons (300, generated)",
         show: None,
+        weights: None,
     },
     Task {
         domain: "foundations",
@@ -82,6 +90,7 @@ pub const TASKS: &[Task] = &[
         metric: "test_accuracy",
         data: "digits 8x8 (1797, shipped)",
         show: None,
+        weights: None,
     },
     Task {
         domain: "vision",
@@ -93,6 +102,7 @@ pub const TASKS: &[Task] = &[
         metric: "test_accuracy",
         data: "digits 8x8 upscaled to 32x32 (1797, shipped)",
         show: None,
+        weights: None,
     },
     Task {
         domain: "vision",
@@ -104,6 +114,19 @@ pub const TASKS: &[Task] = &[
         metric: "map50",
         data: "coloured shapes on noise (2000 generated, 64x64)",
         show: None,
+        weights: None,
+    },
+    Task {
+        domain: "vision",
+        id: "yolo-tiny",
+        package: "dls-vision",
+        example: "yolo_tiny",
+        args: &["--image", "vision/data/coffee.jpg"],
+        quick_args: &["--image", "vision/data/coffee.jpg"],
+        metric: "top_score",
+        data: "coffee.jpg (shipped), darknet COCO weights (not shipped)",
+        show: Some("top_class"),
+        weights: Some("yolov3-tiny"),
     },
     Task {
         domain: "sequence",
@@ -115,6 +138,7 @@ pub const TASKS: &[Task] = &[
         metric: "dev_perplexity",
         data: "names (1516, shipped)",
         show: Some("samples"),
+        weights: None,
     },
     Task {
         domain: "nlp",
@@ -126,6 +150,7 @@ pub const TASKS: &[Task] = &[
         metric: "words_per_second",
         data: "Bible excerpt (Genesis-Numbers, ~100k words, shipped)",
         show: Some("neighbours"),
+        weights: None,
     },
     Task {
         domain: "nlp",
@@ -137,6 +162,7 @@ pub const TASKS: &[Task] = &[
         metric: "exact_match_beam",
         data: "human-written dates to ISO (10k generated)",
         show: None,
+        weights: None,
     },
 ];
 
@@ -289,7 +315,23 @@ pub fn run(args: &TourArgs) -> Result<()> {
     for (i, task) in tasks.iter().enumerate() {
         let label = format!("{}/{}", task.domain, task.id);
         eprintln!("[{}/{}] {label} ...", i + 1, tasks.len());
-        match run_task(task, &target, &scratch, args) {
+        let weights = match task.weights {
+            Some(name) => match find_weights(name, &weight_places(name)) {
+                Some(dir) => Some(dir),
+                None => {
+                    let places: Vec<String> =
+                        weight_places(name).iter().map(|p| p.display().to_string()).collect();
+                    eprintln!(
+                        "      skipped: no {name} weights in {}; put darknet's {name}.cfg, {name}.weights and \
+                         coco.names in one of them (they are not in the repository)",
+                        places.join(", ")
+                    );
+                    continue;
+                }
+            },
+            None => None,
+        };
+        match run_task(task, &target, &scratch, args, weights.as_deref()) {
             Ok(row) => {
                 eprintln!("      {} = {:.4} in {:.2} s", row.metric, row.value, row.seconds);
                 rows.push(row);
@@ -334,7 +376,13 @@ impl TaskError {
 }
 
 /// Runs one example and reads its row from the JSON it wrote.
-fn run_task(task: &Task, target: &Path, scratch: &Path, args: &TourArgs) -> Result<Row, TaskError> {
+fn run_task(
+    task: &Task,
+    target: &Path,
+    scratch: &Path,
+    args: &TourArgs,
+    weights: Option<&Path>,
+) -> Result<Row, TaskError> {
     let exe = target.join("release").join("examples").join(format!(
         "{}{}",
         task.example,
@@ -348,9 +396,14 @@ fn run_task(task: &Task, target: &Path, scratch: &Path, args: &TourArgs) -> Resu
         }
     }
     let extra = if args.quick { task.quick_args } else { task.args };
+    let mut extra: Vec<std::ffi::OsString> = extra.iter().map(Into::into).collect();
+    if let Some(dir) = weights {
+        extra.extend(["--weights".into(), dir.into(), "--out".into()]);
+        extra.push(scratch.join(format!("{}-{}.png", task.domain, task.id)).into());
+    }
     let started = Instant::now();
     let output = Command::new(&exe)
-        .args(extra)
+        .args(&extra)
         .arg("--json")
         .arg(&json)
         .current_dir(crate::workspace_root())
@@ -383,6 +436,27 @@ fn run_task(task: &Task, target: &Path, scratch: &Path, args: &TourArgs) -> Resu
         }
     }
     row_from_figures(task, &figures, seconds).map_err(|e| TaskError::new(e, &output.stderr))
+}
+
+/// Where a task's weights folder `name` may be, in the order searched.
+fn weight_places(name: &str) -> Vec<PathBuf> {
+    let mut places = Vec::new();
+    if let Some(root) = std::env::var_os("DLS_DATA") {
+        places.push(PathBuf::from(root).join(name));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        places.push(PathBuf::from(home).join(".cache").join("dls-rs").join(name));
+    }
+    places.push(crate::workspace_root().join("..").join("shared").join("data").join("weights").join(name));
+    places
+}
+
+/// The first of `places` holding `NAME.weights` and `NAME.cfg`.
+fn find_weights(name: &str, places: &[PathBuf]) -> Option<PathBuf> {
+    places
+        .iter()
+        .find(|p| p.join(format!("{name}.weights")).is_file() && p.join(format!("{name}.cfg")).is_file())
+        .cloned()
 }
 
 /// Each line of `text` with `prefix` in front.
@@ -480,7 +554,7 @@ mod tests {
         // A stale file from an earlier run must not be read.
         std::fs::write(scratch.join("foundations-planar.json"), r#"{"shallow_accuracy": 0.1}"#)?;
         let args = TourArgs { quick: true, only: None, json: None, verbose: false };
-        Ok(run_task(&task("planar"), tmp.path(), &scratch, &args))
+        Ok(run_task(&task("planar"), tmp.path(), &scratch, &args, None))
     }
 
     #[cfg(unix)]
@@ -524,5 +598,24 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("domain       task    data"), "{}", lines[0]);
         assert!(lines[2].ends_with("shallow_accuracy  0.9075    12.34"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn weights_are_found_only_where_cfg_and_weights_both_are() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (empty, half, full) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        for d in [&empty, &half, &full] {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(half.join("net.weights"), b"x")?;
+        std::fs::write(full.join("net.weights"), b"x")?;
+        std::fs::write(full.join("net.cfg"), b"[net]")?;
+        let places = vec![empty.clone(), half.clone(), full.clone()];
+        assert_eq!(find_weights("net", &places), Some(full));
+        assert_eq!(find_weights("net", &places[..2]), None);
+        assert_eq!(find_weights("other", &places), None);
+        // The yolo-tiny row asks for weights by the name the example's files carry.
+        assert_eq!(task("yolo-tiny").weights, Some("yolov3-tiny"));
+        Ok(())
     }
 }
