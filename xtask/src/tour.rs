@@ -441,10 +441,10 @@ fn run_task(
 /// Where a task's weights folder `name` may be, in the order searched.
 fn weight_places(name: &str) -> Vec<PathBuf> {
     let mut places = Vec::new();
-    if let Some(root) = std::env::var_os("DLS_DATA") {
+    if let Some(root) = std::env::var_os("DLS_DATA").filter(|r| !r.is_empty()) {
         places.push(PathBuf::from(root).join(name));
     }
-    if let Some(home) = std::env::var_os("HOME") {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         places.push(PathBuf::from(home).join(".cache").join("dls-rs").join(name));
     }
     places.push(crate::workspace_root().join("..").join("shared").join("data").join("weights").join(name));
