@@ -67,8 +67,9 @@ fn weights_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     match places.iter().find(|p| p.join("yolov3-tiny.weights").is_file()) {
         Some(p) => Ok(p.clone()),
         None => anyhow::bail!(
-            "no yolov3-tiny.weights in {places:?}: put yolov3-tiny.cfg, yolov3-tiny.weights and coco.names \
-             (darknet's COCO release) in one of them or pass --weights DIR"
+            "no yolov3-tiny.weights in {places:?}: run `cargo xtask download yolov3-tiny`, or put \
+             yolov3-tiny.cfg, yolov3-tiny.weights and coco.names (darknet's COCO release) in one of them, or \
+             pass --weights DIR"
         ),
     }
 }

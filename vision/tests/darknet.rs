@@ -211,3 +211,16 @@ fn photo_to_boxes_pipeline() -> Result<()> {
     assert!(strict.len() < all.len() && strict.iter().all(|d| d.score >= 0.2));
     Ok(())
 }
+
+/// The shipped cfg (written beside the weights by `cargo xtask download yolov3-tiny`) asks for the
+/// float count that download checks the weights file against, and names 80 classes for its heads.
+#[test]
+fn shipped_yolov3_tiny_cfg_matches_the_download_check() -> Result<()> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/yolov3-tiny");
+    let cfg = parse_cfg(&std::fs::read_to_string(format!("{dir}/yolov3-tiny.cfg"))?, "yolov3-tiny.cfg")?;
+    assert_eq!(cfg.weights_len()?, 8_858_734);
+    let names = std::fs::read_to_string(format!("{dir}/coco.names"))?;
+    assert_eq!(names.lines().count(), 80);
+    assert_eq!(names.lines().nth(41), Some("cup"));
+    Ok(())
+}

@@ -322,8 +322,9 @@ pub fn run(args: &TourArgs) -> Result<()> {
                     let places: Vec<String> =
                         weight_places(name).iter().map(|p| p.display().to_string()).collect();
                     eprintln!(
-                        "      skipped: no {name} weights in {}; put darknet's {name}.cfg, {name}.weights and \
-                         coco.names in one of them (they are not in the repository)",
+                        "      skipped: no {name} weights in {}; run `cargo xtask download {name}` (or put \
+                         darknet's {name}.cfg, {name}.weights and coco.names in one of them; they are not in the \
+                         repository)",
                         places.join(", ")
                     );
                     continue;

@@ -63,6 +63,15 @@ pub enum Output {
     },
     /// A safetensors file, linked (or copied) out of the cache as `<name>.safetensors`.
     Weights,
+    /// A darknet `.weights` file, checked (header, then `floats` float32 values) and linked out of
+    /// the cache as `<name>.weights`, with the small text files the network needs beside it
+    /// (`extras`: file name and content, shipped in this repository).
+    Darknet {
+        /// How many float32 values follow the header: the count the network's cfg asks for.
+        floats: u64,
+        /// `(file name, content)` written beside the weights: the cfg and the class names.
+        extras: &'static [(&'static str, &'static str)],
+    },
 }
 
 /// One downloadable thing.
@@ -132,6 +141,21 @@ pub const CATALOG: &[Entry] = &[
         classes: &[],
         about: "VGG-19 ImageNet weights (torchvision's, timm names), safetensors",
     },
+    Entry {
+        name: "yolov3-tiny",
+        repo: model("ggml-org/models"),
+        files: &["yolo/yolov3-tiny.weights"],
+        // 13 convolutions of yolov3-tiny.cfg: 8,858,734 floats (biases, batch norm, kernels).
+        output: Output::Darknet {
+            floats: 8_858_734,
+            extras: &[
+                ("yolov3-tiny.cfg", include_str!("../../../vision/data/yolov3-tiny/yolov3-tiny.cfg")),
+                ("coco.names", include_str!("../../../vision/data/yolov3-tiny/coco.names")),
+            ],
+        },
+        classes: &[],
+        about: "YOLOv3-tiny COCO weights (darknet), with its cfg and class names",
+    },
 ];
 
 /// The entry called `name`.
@@ -153,7 +177,7 @@ mod tests {
     fn names_are_unique_and_found() -> anyhow::Result<()> {
         for e in CATALOG {
             assert_eq!(find(e.name)?.name, e.name);
-            let want = if e.output == Output::Weights { 1 } else { 2 };
+            let want = if matches!(e.output, Output::Weights | Output::Darknet { .. }) { 1 } else { 2 };
             assert_eq!(e.files.len(), want, "{}", e.name);
         }
         let err = format!("{:#}", find("imagenet").map(|_| ()).unwrap_err());

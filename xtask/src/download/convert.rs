@@ -207,3 +207,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks a darknet `.weights` file: a header of three int32 (major, minor, revision) and the
+/// images-seen count (int64 from version 0.2 on, int32 before), then exactly `floats` float32
+/// values, as the network's cfg asks.
+///
+/// # Errors
+/// A file that cannot be read, is shorter than its header, or whose body is not `floats` values
+/// (expected and found counts named).
+pub fn check_darknet_weights(path: &Path, floats: u64) -> Result<()> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata().with_context(|| format!("reading {}", path.display()))?.len();
+    let mut head = [0u8; 12];
+    std::io::Read::read_exact(&mut file, &mut head)
+        .with_context(|| format!("{}: {len} bytes, shorter than a darknet header", path.display()))?;
+    let word =
+        |i: usize| i32::from_le_bytes([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]);
+    let (major, minor) = (i64::from(word(0)), i64::from(word(1)));
+    let header = if major * 10 + minor >= 2 && major < 1000 && minor < 1000 { 20 } else { 16 };
+    let body = len.saturating_sub(header);
+    if len < header || body != floats * 4 {
+        bail!(
+            "{}: darknet weights {major}.{minor} expected {floats} floats after a {header}-byte header \
+             ({} bytes), found {} floats ({len} bytes)",
+            path.display(),
+            header + floats * 4,
+            body as f64 / 4.0
+        );
+    }
+    Ok(())
+}

@@ -184,6 +184,20 @@ fn convert_into(entry: &Entry, fetched: &[Fetched], out_dir: &Path) -> Result<Ve
             link_or_copy(&weights.path, &dest)?;
             outputs.push(dest);
         }
+        Output::Darknet { floats, extras } => {
+            let [weights] = fetched else {
+                bail!("{}: darknet weights need one file, got {}", entry.name, fetched.len());
+            };
+            convert::check_darknet_weights(&weights.path, floats)?;
+            let dest = out_dir.join(format!("{}.weights", entry.name));
+            link_or_copy(&weights.path, &dest)?;
+            outputs.push(dest);
+            for (file, text) in extras {
+                let path = out_dir.join(file);
+                convert::write_atomically(&path, text.as_bytes())?;
+                outputs.push(path);
+            }
+        }
     }
     Ok(outputs)
 }

@@ -296,3 +296,50 @@ fn weights_are_placed_beside_and_bad_parquet_is_named() -> Result<()> {
     assert!(!tmp.path().join("bad").join(STAMP).exists());
     Ok(())
 }
+
+/// A darknet 0.2 header (20 bytes) and then `floats` float32 values.
+fn darknet_file(floats: usize) -> Vec<u8> {
+    let mut out: Vec<u8> = [0i32, 2, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    out.extend(32_013_312i64.to_le_bytes());
+    out.extend((0..floats).flat_map(|i| (i as f32 * 0.5).to_le_bytes()));
+    out
+}
+
+#[test]
+fn darknet_weights_are_checked_and_placed_with_their_cfg() -> Result<()> {
+    let server = HubServer::start()?;
+    let tmp = tempfile::tempdir()?;
+    let cfg = config(&server, tmp.path());
+    let model = HubRepo { id: "test/yolo", kind: RepoKind::Model, revision: "main" };
+    let entry = Entry {
+        name: "tiny-yolo",
+        repo: model,
+        files: &["yolo/tiny-yolo.weights"],
+        output: Output::Darknet { floats: 6, extras: &[("tiny-yolo.cfg", "[net]\n"), ("coco.names", "cup")] },
+        ..MNIST_LIKE
+    };
+    server.put(&route(model, "yolo/tiny-yolo.weights"), lfs(darknet_file(6), Serve::Honest));
+    let out = tmp.path().join("yolo");
+    let stamp = download(&entry, &cfg, &out)?;
+    assert_eq!(stamp.outputs, ["tiny-yolo.weights", "tiny-yolo.cfg", "coco.names"]);
+    assert_eq!(std::fs::read(out.join("tiny-yolo.weights"))?, darknet_file(6));
+    assert_eq!(std::fs::read_to_string(out.join("tiny-yolo.cfg"))?, "[net]\n");
+    assert_eq!(std::fs::read_to_string(out.join("coco.names"))?, "cup");
+
+    // A file with one float too few for the cfg: named, counts given, nothing written.
+    let short = HubRepo { id: "test/short", ..model };
+    server.put(&route(short, "yolo/tiny-yolo.weights"), lfs(darknet_file(5), Serve::Honest));
+    let bad = tmp.path().join("bad");
+    let err = err_text(download(&Entry { repo: short, ..entry }, &cfg, &bad));
+    assert!(
+        err.contains("expected 6 floats after a 20-byte header (44 bytes), found 5 floats (40 bytes)"),
+        "{err}"
+    );
+    assert!(!bad.join("tiny-yolo.weights").exists() && !bad.join(STAMP).exists());
+    // Shorter than the header itself.
+    let stub = HubRepo { id: "test/stub", ..model };
+    server.put(&route(stub, "yolo/tiny-yolo.weights"), lfs(vec![0, 0, 0], Serve::Honest));
+    let err = err_text(download(&Entry { repo: stub, ..entry }, &cfg, &tmp.path().join("stub")));
+    assert!(err.contains("3 bytes, shorter than a darknet header"), "{err}");
+    Ok(())
+}
