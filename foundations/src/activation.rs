@@ -4,6 +4,11 @@
 //! softmax is written with [`candle_nn::ops::softmax`] because the fused `softmax_last_dim` has no
 //! backward pass.
 //!
+//! [`relu`] is one pass each way: candle differentiates `relu` as `grad * (x >= 0)` built from
+//! four full-size temporaries (zeros, a comparison, a cast, a product). The gradient here is
+//! `grad` where the output is positive and 0 elsewhere (0 at `x = 0`, as in PyTorch; candle
+//! passes it through there). [`use_fused_relu`] switches back to candle's for comparison.
+//!
 //! ```
 //! use candle_core::{Device, Tensor};
 //! use candle_nn::Module;
@@ -14,7 +19,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use candle_core::{Tensor, D};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType, D};
 use serde::{Deserialize, Serialize};
 
 /// Slope of [`Activation::LeakyRelu`] for negative inputs.
@@ -58,7 +66,7 @@ impl Activation {
 impl candle_nn::Module for Activation {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::Relu => xs.relu(),
+            Self::Relu => relu(xs),
             Self::LeakyRelu => candle_nn::ops::leaky_relu(xs, LEAKY_SLOPE),
             Self::Tanh => xs.tanh(),
             Self::Sigmoid => candle_nn::ops::sigmoid(xs),
@@ -73,4 +81,101 @@ impl candle_nn::Module for Activation {
 /// Propagates candle errors (for instance a rank-0 input).
 pub fn softmax(xs: &Tensor) -> crate::Result<Tensor> {
     Ok(candle_nn::ops::softmax(xs, D::Minus1)?)
+}
+
+static FUSED_RELU: AtomicBool = AtomicBool::new(true);
+
+/// Chooses, process-wide, whether [`relu`] (and [`Activation::Relu`]) runs the one-pass op (the
+/// default) or candle's `Tensor::relu`, the reference.
+pub fn use_fused_relu(fused: bool) {
+    FUSED_RELU.store(fused, Ordering::Relaxed);
+}
+
+/// `max(0, x)`, same shape; differentiable. One pass forward and one backward on the CPU for f32
+/// and f64 (see the module notes), candle's `relu` otherwise or when [`use_fused_relu`] is off.
+///
+/// # Errors
+/// Propagates candle errors.
+pub fn relu(xs: &Tensor) -> candle_core::Result<Tensor> {
+    let fast = FUSED_RELU.load(Ordering::Relaxed)
+        && xs.device().is_cpu()
+        && matches!(xs.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
+    if fast {
+        xs.contiguous()?.apply_op1(ReluOp)
+    } else {
+        xs.relu()
+    }
+}
+
+fn relu_map<T: WithDType>(x: &[T], layout: &Layout) -> candle_core::Result<Vec<T>> {
+    let zero = T::from_f64(0.0);
+    let keep = |v: T| if v > zero { v } else { zero };
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(x[a..b].iter().map(|&v| keep(v)).collect()),
+        None => candle_core::bail!("relu op: the input must be contiguous"),
+    }
+}
+
+/// `x -> max(0, x)`, its backward [`ReluGrad`] on the output.
+struct ReluOp;
+
+impl CustomOp1 for ReluOp {
+    fn name(&self) -> &'static str {
+        "dls-relu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = match storage {
+            CpuStorage::F32(x) => CpuStorage::F32(relu_map(x, layout)?),
+            CpuStorage::F64(x) => CpuStorage::F64(relu_map(x, layout)?),
+            _ => candle_core::bail!("relu op: f32 and f64 only, got {:?}", storage.dtype()),
+        };
+        Ok((y, layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(res.apply_op2_no_bwd(&grad_res.contiguous()?, &ReluGrad)?))
+    }
+}
+
+/// `(y, dy) -> dy` where `y > 0`, else 0.
+struct ReluGrad;
+
+fn relu_grad<T: WithDType>(y: &[T], yl: &Layout, dy: &[T], dyl: &Layout) -> candle_core::Result<Vec<T>> {
+    let zero = T::from_f64(0.0);
+    let pass = |v: T, g: T| if v > zero { g } else { zero };
+    match (yl.contiguous_offsets(), dyl.contiguous_offsets()) {
+        (Some((a, b)), Some((c, d))) => {
+            Ok(y[a..b].iter().zip(&dy[c..d]).map(|(&v, &g)| pass(v, g)).collect())
+        }
+        _ => candle_core::bail!("relu grad: output and gradient must be contiguous"),
+    }
+}
+
+impl CustomOp2 for ReluGrad {
+    fn name(&self) -> &'static str {
+        "dls-relu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        ys: &CpuStorage,
+        yl: &Layout,
+        dys: &CpuStorage,
+        dyl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        if yl.shape() != dyl.shape() {
+            candle_core::bail!(
+                "relu grad: output {:?} and gradient {:?} differ in shape",
+                yl.shape(),
+                dyl.shape()
+            );
+        }
+        let dx = match (ys, dys) {
+            (CpuStorage::F32(y), CpuStorage::F32(dy)) => CpuStorage::F32(relu_grad(y, yl, dy, dyl)?),
+            (CpuStorage::F64(y), CpuStorage::F64(dy)) => CpuStorage::F64(relu_grad(y, yl, dy, dyl)?),
+            _ => candle_core::bail!("relu grad: output and gradient must both be f32 or f64"),
+        };
+        Ok((dx, yl.shape().clone()))
+    }
 }

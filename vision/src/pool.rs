@@ -1,12 +1,16 @@
 //! Max and average pooling with any kernel, stride and padding (sheet 15), and global average
 //! pooling (sheet 18).
 //!
-//! candle's own pools take no padding and only differentiate when kernel == stride, so the 3x3
-//! stride-2 padded pools of AlexNet and ResNet run here as a candle `CustomOp1` with a
-//! hand-written backward: max pooling sends each output's gradient to the (first) input that won
+//! candle's own pools take no padding and only differentiate when kernel == stride (and candle
+//! 0.11's max-pool gradient is scaled by 1 / window size), so pools run here as a candle
+//! `CustomOp1` with a hand-written backward: max pooling sends each output's gradient to the (first) input that won
 //! its window; average pooling spreads it evenly over the window. Padded positions never win a
 //! max; for averages they count as zeros ([`PoolKind::Avg`], PyTorch's default) or are left out
 //! ([`PoolKind::AvgValid`], TensorFlow's SAME).
+//!
+//! Max pooling runs on [`kernels`](crate::kernels)' one-pass op unless
+//! [`Kernels::Candle`](crate::kernels::Kernels) is selected, which keeps the composition above as
+//! the reference.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -22,6 +26,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
 
 use crate::conv::{output_size, padding_amounts, Padding};
+use crate::kernels::{kernels, max_pool2d, Kernels, MaxPoolGeometry};
 use crate::{Error, Result};
 
 /// What a pooling window computes.
@@ -200,6 +205,18 @@ impl CustomOp1 for PoolOp {
 /// [`Error::Invalid`] for a non-4-D input, a zero kernel or stride, padding of half the kernel or
 /// more (a window could then hold only padding), or a window larger than the padded input.
 pub fn pool2d(x: &Tensor, cfg: &Pool2dConfig) -> Result<Tensor> {
+    pool2d_with(x, cfg, kernels())
+}
+
+/// [`pool2d`] with the implementation chosen for this call rather than by
+/// [`set_kernels`](crate::kernels::set_kernels): [`Kernels::Dls`] runs max pooling as one pass
+/// each way, [`Kernels::Candle`] as the generic window walk (the reference; candle's own
+/// `max_pool2d` is not used, its gradient being scaled by 1 / window size). Average pooling is the
+/// same either way.
+///
+/// # Errors
+/// As [`pool2d`].
+pub fn pool2d_with(x: &Tensor, cfg: &Pool2dConfig, kernels: Kernels) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4().map_err(|_| Error::Invalid {
         what: "pooling input".into(),
         message: format!("expected [n, c, h, w], got {:?}", x.dims()),
@@ -217,15 +234,19 @@ pub fn pool2d(x: &Tensor, cfg: &Pool2dConfig) -> Result<Tensor> {
     }
     let oh = output_size(h, cfg.kernel, cfg.stride, 1, cfg.padding)?;
     let ow = output_size(w, cfg.kernel, cfg.stride, 1, cfg.padding)?;
+    if cfg.kind == PoolKind::Max && kernels == Kernels::Dls {
+        let geometry =
+            MaxPoolGeometry { planes: n * c, h, w, oh, ow, k: cfg.kernel, s: cfg.stride, top, left };
+        return Ok(max_pool2d(x, geometry)?);
+    }
     let plain = top + bottom + left + right == 0
         && cfg.kernel == cfg.stride
         && h % cfg.kernel == 0
         && w % cfg.kernel == 0;
-    // candle's own pools are exact (and differentiable) in this case.
-    if plain && cfg.kind == PoolKind::Max {
-        return Ok(x.max_pool2d(cfg.kernel)?);
-    }
-    if plain {
+    // candle's average pool is exact (and differentiable) in this case. Its max pool is not used:
+    // candle 0.11 scales a window winner's gradient by (winners / window size), 1/4 for a 2x2
+    // window with one maximum, where the derivative is 1.
+    if plain && cfg.kind != PoolKind::Max {
         return Ok(x.avg_pool2d(cfg.kernel)?);
     }
     let geometry =

@@ -25,14 +25,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod conv2d;
 mod im2col;
+mod maxpool;
 
 pub(crate) use conv2d::conv2d;
 pub use im2col::ConvGeometry;
+pub(crate) use maxpool::{max_pool2d, MaxPoolGeometry};
 
 /// Which implementation a layer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernels {
-    /// This crate's kernels (the default): im2col + gemm convolution with a gemm backward.
+    /// This crate's kernels (the default): im2col + gemm convolution with a gemm backward, and
+    /// one-pass max pooling.
     Dls,
     /// candle's own ops, the reference the kernels are tested against.
     Candle,
@@ -41,11 +44,12 @@ pub enum Kernels {
 static USE_CANDLE: AtomicBool = AtomicBool::new(false);
 
 /// Chooses the kernels layers use when called through `Module::forward`, for the whole process:
-/// the convolutions here and dls-foundations' batch norm
+/// the convolutions and max pooling here, and dls-foundations' batch norm and ReLU
 /// ([`use_fused_kernel`](dls_foundations::norm::use_fused_kernel)).
 pub fn set_kernels(kernels: Kernels) {
     USE_CANDLE.store(kernels == Kernels::Candle, Ordering::Relaxed);
     dls_foundations::norm::use_fused_kernel(kernels == Kernels::Dls);
+    dls_foundations::activation::use_fused_relu(kernels == Kernels::Dls);
 }
 
 /// The kernels layers use now (see [`set_kernels`]).

@@ -2,6 +2,7 @@
 
 use candle_core::{ModuleT, Tensor};
 use candle_nn::VarBuilder;
+use dls_foundations::activation::relu;
 use dls_foundations::norm::{BatchNorm, BatchNormConfig};
 use dls_foundations::regularize::Dropout;
 use dls_foundations::SeededRng;
@@ -28,7 +29,7 @@ impl Act {
     pub fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Act::Identity => Ok(x.clone()),
-            Act::Relu => x.relu(),
+            Act::Relu => relu(x),
             Act::Relu6 => x.clamp(0f32, 6f32),
         }
     }

@@ -21,6 +21,7 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Linear, VarBuilder};
+use dls_foundations::activation::relu;
 use dls_foundations::norm::{BatchNorm, BatchNormConfig};
 use dls_foundations::regularize::Dropout;
 
@@ -46,7 +47,7 @@ impl BasicConv {
 
 impl ModuleT for BasicConv {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.bn.forward_t(&self.conv.forward(x)?, train)?.relu()
+        relu(&self.bn.forward_t(&self.conv.forward(x)?, train)?)
     }
 }
 

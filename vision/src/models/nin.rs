@@ -19,6 +19,7 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::VarBuilder;
+use dls_foundations::activation::relu;
 use dls_foundations::regularize::Dropout;
 
 use super::blocks::dropout;
@@ -103,7 +104,7 @@ impl Module for MlpConv {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut y = x.clone();
         for c in &self.convs {
-            y = c.forward(&y)?.relu()?;
+            y = relu(&c.forward(&y)?)?;
         }
         Ok(y)
     }

@@ -18,6 +18,7 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Linear, VarBuilder};
+use dls_foundations::activation::relu;
 
 use super::blocks::{Act, ConvBn};
 use crate::layers::Conv2dConfig;
@@ -139,7 +140,7 @@ impl ModuleT for Residual {
             Some(d) => d.forward_t(x, train)?,
             None => x.clone(),
         };
-        (y + shortcut)?.relu()
+        relu(&(y + shortcut)?)
     }
 }
 

@@ -14,6 +14,7 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Linear, VarBuilder};
+use dls_foundations::activation::relu;
 use dls_foundations::regularize::Dropout;
 
 use super::blocks::dropout;
@@ -172,16 +173,16 @@ impl ModuleT for Vgg {
         let mut y = x.clone();
         for layer in &self.features {
             y = match layer {
-                Layer::Conv(c) => c.forward(&y)?.relu()?,
+                Layer::Conv(c) => relu(&c.forward(&y)?)?,
                 Layer::Pool(p) => pool2d(&y, p).map_err(wrap)?,
             };
         }
         let mut y = adaptive_avg_pool(&y, self.pooled).map_err(wrap)?.flatten_from(1)?;
         for (fc, drop) in self.fc[..2].iter().zip(&self.drop) {
             y = if self.dropout_first {
-                fc.forward(&drop.forward_t(&y, train)?)?.relu()?
+                relu(&fc.forward(&drop.forward_t(&y, train)?)?)?
             } else {
-                drop.forward_t(&fc.forward(&y)?.relu()?, train)?
+                drop.forward_t(&relu(&fc.forward(&y)?)?, train)?
             };
         }
         self.fc[2].forward(&y)

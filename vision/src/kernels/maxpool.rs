@@ -1,0 +1,210 @@
+//! Max pooling as one pass forward and one pass backward, for any window, stride and padding.
+//!
+//! candle's `max_pool2d` differentiates by upsampling the output, comparing it with the input and
+//! masking the upsampled gradient: five full-size passes and two temporaries, a quarter of a LeNet-5
+//! training step. Here the forward writes each window's maximum, and the backward finds each
+//! window's winner again (the first maximum in row-major order; padding never wins, a NaN only when
+//! the whole window is NaN) and adds the output's gradient to it. Ties therefore send the gradient
+//! to one input, as PyTorch does, where candle's mask sends it to every tied input.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// One max-pooling call: `planes` maps of `h x w` pooled to `oh x ow` with a `k x k` window moved
+/// by `s`, the input padded by `top` rows and `left` columns before the first window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MaxPoolGeometry {
+    /// Batch times channels.
+    pub planes: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Window side.
+    pub k: usize,
+    /// Stride.
+    pub s: usize,
+    /// Padding rows above.
+    pub top: usize,
+    /// Padding columns on the left.
+    pub left: usize,
+}
+
+/// Planes per rayon task; small calls stay on the calling thread's task.
+const PLANES_PER_TASK: usize = 16;
+
+impl MaxPoolGeometry {
+    /// The input range covered by window `o` (0-based) along an axis of length `n`.
+    fn span(&self, o: usize, pad: usize, n: usize) -> (usize, usize) {
+        let start = (o * self.s) as isize - pad as isize;
+        let clip = |a: isize| a.clamp(0, n as isize) as usize;
+        (clip(start), clip(start + self.k as isize))
+    }
+
+    /// Index within `plane` of the winner of output `(i, j)`: the first largest value, a non-NaN
+    /// before any NaN.
+    #[inline(always)]
+    fn winner<T: WithDType>(&self, plane: &[T], i: usize, j: usize) -> usize {
+        let (r0, r1) = self.span(i, self.top, self.h);
+        let (c0, c1) = self.span(j, self.left, self.w);
+        let mut best = r0 * self.w + c0;
+        let mut value = plane[best];
+        for r in r0..r1 {
+            let row = r * self.w;
+            for (c, &v) in plane[row + c0..row + c1].iter().enumerate() {
+                if beats(v, value) {
+                    value = v;
+                    best = row + c0 + c;
+                }
+            }
+        }
+        best
+    }
+
+    /// Whether every window is 2x2, stride 2, inside the input: LeNet's and VGG's pools, walked
+    /// two rows at a time.
+    fn is_plain_2x2(&self) -> bool {
+        self.k == 2
+            && self.s == 2
+            && self.top == 0
+            && self.left == 0
+            && 2 * self.oh <= self.h
+            && 2 * self.ow <= self.w
+    }
+
+    /// Calls `visit(output index, winner index)` for every output of one plane.
+    #[inline(always)]
+    fn for_each_winner<T: WithDType>(&self, plane: &[T], mut visit: impl FnMut(usize, usize)) {
+        if self.is_plain_2x2() {
+            for i in 0..self.oh {
+                let (top, bottom) = (2 * i * self.w, (2 * i + 1) * self.w);
+                let pairs = plane[top..top + 2 * self.ow].chunks_exact(2);
+                let below = plane[bottom..bottom + 2 * self.ow].chunks_exact(2);
+                for (j, (t, b)) in pairs.zip(below).enumerate() {
+                    // Branch-free: on random data a branch per comparison mispredicts half the
+                    // time, which made the pool an eighth of a LeNet-5 step.
+                    let (mut best, mut value) = (top + 2 * j, t[0]);
+                    for (idx, v) in
+                        [(top + 2 * j + 1, t[1]), (bottom + 2 * j, b[0]), (bottom + 2 * j + 1, b[1])]
+                    {
+                        let take = usize::from(beats(v, value));
+                        best = [best, idx][take];
+                        value = [value, v][take];
+                    }
+                    visit(i * self.ow + j, best);
+                }
+            }
+        } else {
+            for i in 0..self.oh {
+                for j in 0..self.ow {
+                    visit(i * self.ow + j, self.winner(plane, i, j));
+                }
+            }
+        }
+    }
+
+    fn forward<T: WithDType>(&self, x: &[T]) -> Vec<T> {
+        let (image, out) = (self.h * self.w, self.oh * self.ow);
+        let mut y = vec![T::from_f64(0.0); self.planes * out];
+        y.par_chunks_mut(out * PLANES_PER_TASK).zip(x.par_chunks(image * PLANES_PER_TASK)).for_each(
+            |(ys, xs)| {
+                for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
+                    self.for_each_winner(xp, |o, i| yp[o] = xp[i]);
+                }
+            },
+        );
+        y
+    }
+
+    fn backward<T: WithDType>(&self, x: &[T], dy: &[T]) -> Vec<T> {
+        let (image, out) = (self.h * self.w, self.oh * self.ow);
+        let mut dx = vec![T::from_f64(0.0); self.planes * image];
+        dx.par_chunks_mut(image * PLANES_PER_TASK)
+            .zip(x.par_chunks(image * PLANES_PER_TASK).zip(dy.par_chunks(out * PLANES_PER_TASK)))
+            .for_each(|(dxs, (xs, dys))| {
+                for ((dxp, xp), dyp) in dxs.chunks_mut(image).zip(xs.chunks(image)).zip(dys.chunks(out)) {
+                    self.for_each_winner(xp, |o, i| dxp[i] += dyp[o]);
+                }
+            });
+        dx
+    }
+}
+
+/// Whether `v` takes the window from the current `best`: larger, or a number replacing a NaN.
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn beats<T: WithDType>(v: T, best: T) -> bool {
+    (v > best) | ((best != best) & (v == v))
+}
+
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("max pool kernel: {what} must be contiguous"),
+    }
+}
+
+/// `x [n, c, h, w] -> y [n, c, oh, ow]`; its backward is [`MaxPoolGrad`].
+struct MaxPoolOp(MaxPoolGeometry);
+
+impl CustomOp1 for MaxPoolOp {
+    fn name(&self) -> &'static str {
+        "dls-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let dims = layout.dims();
+        let shape = Shape::from(&[dims[0], dims[1], g.oh, g.ow][..]);
+        let y = match storage {
+            CpuStorage::F32(d) => CpuStorage::F32(g.forward(contiguous(d, layout, "input")?)),
+            CpuStorage::F64(d) => CpuStorage::F64(g.forward(contiguous(d, layout, "input")?)),
+            _ => candle_core::bail!("max pool kernel: f32 and f64 only, got {:?}", storage.dtype()),
+        };
+        Ok((y, shape))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let dx = arg.apply_op2_no_bwd(&grad_res.contiguous()?, &MaxPoolGrad(self.0))?;
+        Ok(Some(dx))
+    }
+}
+
+/// `(x, dy) -> dx`: each output's gradient added to its window's winner.
+struct MaxPoolGrad(MaxPoolGeometry);
+
+impl CustomOp2 for MaxPoolGrad {
+    fn name(&self) -> &'static str {
+        "dls-max-pool2d-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        dys: &CpuStorage,
+        dyl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let dx = match (xs, dys) {
+            (CpuStorage::F32(x), CpuStorage::F32(dy)) => {
+                CpuStorage::F32(g.backward(contiguous(x, xl, "input")?, contiguous(dy, dyl, "gradient")?))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(dy)) => {
+                CpuStorage::F64(g.backward(contiguous(x, xl, "input")?, contiguous(dy, dyl, "gradient")?))
+            }
+            _ => candle_core::bail!("max pool kernel: input and gradient must both be f32 or f64"),
+        };
+        Ok((dx, xl.shape().clone()))
+    }
+}
+
+/// Max-pools a contiguous `[n, c, h, w]` tensor with `geometry` (validated by the caller).
+pub(crate) fn max_pool2d(x: &Tensor, geometry: MaxPoolGeometry) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(MaxPoolOp(geometry))
+}
