@@ -1,5 +1,7 @@
 //! Face recognition (sheet 21): embedding distances, triplet loss with online mining,
-//! verification and identification, and the TF.js weight format face-api's models ship in.
+//! verification and identification, the TF.js weight format face-api's models ship in, and
+//! face-api's two networks built from those weights: the Tiny Face Detector
+//! ([`TinyFaceDetector`]) and the 128-d face recognition ResNet ([`FaceRecognitionNet`]).
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -13,13 +15,22 @@
 
 mod distance;
 mod manifest;
+mod recognition;
 mod tfjs;
+mod tiny_detector;
 mod triplet;
 mod verify;
 
 pub use distance::{l2_normalize, pairwise_distances, Distance, SQRT_EPSILON};
 pub use manifest::{Manifest, Quantization, TensorEntry, TfjsDtype, WeightGroup};
+pub use recognition::{
+    crop_face, FaceRecognitionNet, RecognitionConfig, RECOGNITION_MEAN_RGB, SAME_PERSON_DISTANCE,
+};
 pub use tfjs::TfjsWeights;
+pub use tiny_detector::{
+    decode_faces, square_input, DetectConfig, FaceBox, Placement, SquareAlign, TinyDetectorConfig,
+    TinyFaceDetector, MAX_SQUARE_SIDE, TINY_FACE_ANCHORS, TINY_FACE_MEAN_RGB,
+};
 pub use triplet::{
     mine_batch_hard, mine_batch_semi_hard, mined_triplet_loss, triplet_loss, MinedLoss, Mining, Triplet,
     TripletConfig,
