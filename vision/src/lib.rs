@@ -18,5 +18,6 @@ pub mod kernels;
 pub mod layers;
 pub mod models;
 pub mod pool;
+pub mod style;
 
 pub use error::{Error, Result};
