@@ -104,3 +104,27 @@ fn dls_kernel_runs_in_f32_close_to_candle() {
     let gap = (ours - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(gap < 1e-5, "{gap}");
 }
+
+#[test]
+fn only_arguments_on_a_gradient_path_get_gradients() {
+    let cfg = Conv2dConfig::new(2, 3, 3).pad(1);
+    let params = Params::new(2);
+    let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
+    // A plain input tensor: the network's first layer, whose input gradient nobody needs.
+    let x = wave(&[2, 2, 5, 5], 0.3, DType::F64);
+    let mut with_input = Vec::new();
+    for kernels in [Kernels::Dls, Kernels::Candle] {
+        let grads =
+            conv.forward_with(&x, kernels).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        if kernels == Kernels::Dls {
+            assert!(grads.get(&x).is_none(), "an input gradient was computed for a plain tensor");
+        }
+        with_input.push(
+            params.trainable().iter().map(|v| grads.get(v.as_tensor()).unwrap().clone()).collect::<Vec<_>>(),
+        );
+    }
+    for (a, b) in with_input[0].iter().zip(&with_input[1]) {
+        let gap = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(gap < 1e-11, "{gap}");
+    }
+}

@@ -335,17 +335,23 @@ impl ConvOp {
         Ok((out, self.result_shape()))
     }
 
-    /// `(dx, dw)` for the output gradient `grad`.
-    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    /// `(dx, dw)` for the output gradient `grad`, each only when its argument is on a
+    /// gradient path: candle asks a custom op for every argument's gradient, and a network's
+    /// input (the first convolution's `dx`) or a frozen backbone's weights need none.
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         if self.product != Product::Forward {
             candle_core::bail!("conv2d kernel: second derivatives are not implemented");
         }
         let dy = grad.contiguous()?;
         let op = |product| ConvOp { geometry: self.geometry, product };
-        Ok((
-            dy.apply_op2_no_bwd(w, &op(Product::GradInput))?,
-            dy.apply_op2_no_bwd(x, &op(Product::GradWeight))?,
-        ))
+        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &op(Product::GradInput))?) } else { None };
+        let dw = if w.track_op() { Some(dy.apply_op2_no_bwd(x, &op(Product::GradWeight))?) } else { None };
+        Ok((dx, dw))
     }
 }
 
@@ -381,8 +387,7 @@ impl CustomOp2 for ConvOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw) = self.grads(x, w, grad)?;
-        Ok((Some(dx), Some(dw)))
+        self.grads(x, w, grad)
     }
 }
 
@@ -407,15 +412,18 @@ impl CustomOp3 for ConvOp {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw) = self.grads(x, w, grad)?;
-        let db = grad
-            .contiguous()?
-            .apply_op1_no_bwd(&ConvOp { geometry: self.geometry, product: Product::GradBias })?;
-        Ok((Some(dx), Some(dw), Some(db)))
+        let db = if b.track_op() {
+            let op = ConvOp { geometry: self.geometry, product: Product::GradBias };
+            Some(grad.contiguous()?.apply_op1_no_bwd(&op)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
     }
 }
 
