@@ -17,6 +17,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Te
 use rayon::prelude::*;
 
 use super::im2col::ConvGeometry;
+use super::scratch::Scratch;
 
 /// `dst[m, n] (+)= lhs[m, k] @ rhs[k, n]` with explicit row and column strides (in elements).
 ///
@@ -103,89 +104,113 @@ impl ConvGeometry {
         }
     }
 
-    fn forward<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+    fn forward<T: Scratch>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
         let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
         let zero = T::from_f64(0.0);
         let mut y = vec![zero; self.n * self.oc * plane];
         let per = chunk_len(self.n);
         let cols_max = self.block_len().min(per) * plane;
         y.par_chunks_mut(per * self.oc * plane).enumerate().for_each(|(chunk, ys)| {
-            let first = chunk * per;
-            let mut col = vec![zero; rows * cols_max];
-            let mut out = vec![zero; opg * cols_max];
-            for (start, end) in self.blocks(first, first + ys.len() / (self.oc * plane)) {
-                let cols = (end - start) * plane;
-                for g in 0..self.groups {
-                    let image = self.c * self.h * self.w;
-                    let src = if self.is_pointwise() && end - start == 1 {
-                        &x[start * image + g * rows * plane..][..rows * plane]
-                    } else {
-                        self.columns(x, g, (start, end), &mut col);
-                        &col[..rows * cols]
-                    };
-                    let wg = &w[g * opg * rows..][..opg * rows];
-                    // SAFETY: out holds opg x cols, wg is opg x rows, src is rows x cols (row-major).
-                    unsafe {
-                        gemm(
-                            (opg, cols, rows),
-                            (out.as_mut_ptr(), cols, 1),
-                            false,
-                            (wg.as_ptr(), rows, 1),
-                            (src.as_ptr(), cols, 1),
-                        )
-                    };
-                    for (j, img) in (start..end).enumerate() {
-                        for o in 0..opg {
-                            let ch = g * opg + o;
-                            let b = bias.map_or(zero, |b| b[ch]);
-                            let dst = &mut ys[((img - first) * self.oc + ch) * plane..][..plane];
-                            for (d, v) in dst.iter_mut().zip(&out[o * cols + j * plane..][..plane]) {
-                                *d = *v + b;
-                            }
-                        }
-                    }
-                }
-            }
+            T::with_scratch((rows + opg) * cols_max, |buf| {
+                self.forward_chunk(x, w, bias, chunk * per, ys, buf)
+            })
         });
         y
     }
 
-    fn grad_input<T: WithDType>(&self, dy: &[T], w: &[T]) -> Vec<T> {
+    /// Images `first..` of the forward pass into `ys`, with `buf` as column and output space.
+    fn forward_chunk<T: WithDType>(
+        &self,
+        x: &[T],
+        w: &[T],
+        bias: Option<&[T]>,
+        first: usize,
+        ys: &mut [T],
+        buf: &mut [T],
+    ) {
+        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let zero = T::from_f64(0.0);
+        let cols_max = buf.len() / (rows + opg);
+        let (col, out) = buf.split_at_mut(rows * cols_max);
+        for (start, end) in self.blocks(first, first + ys.len() / (self.oc * plane)) {
+            let cols = (end - start) * plane;
+            for g in 0..self.groups {
+                let image = self.c * self.h * self.w;
+                let src = if self.is_pointwise() && end - start == 1 {
+                    &x[start * image + g * rows * plane..][..rows * plane]
+                } else {
+                    self.columns(x, g, (start, end), col);
+                    &col[..rows * cols]
+                };
+                let wg = &w[g * opg * rows..][..opg * rows];
+                // SAFETY: out holds opg x cols, wg is opg x rows, src is rows x cols (row-major).
+                unsafe {
+                    gemm(
+                        (opg, cols, rows),
+                        (out.as_mut_ptr(), cols, 1),
+                        false,
+                        (wg.as_ptr(), rows, 1),
+                        (src.as_ptr(), cols, 1),
+                    )
+                };
+                for (j, img) in (start..end).enumerate() {
+                    for o in 0..opg {
+                        let ch = g * opg + o;
+                        let b = bias.map_or(zero, |b| b[ch]);
+                        let dst = &mut ys[((img - first) * self.oc + ch) * plane..][..plane];
+                        for (d, v) in dst.iter_mut().zip(&out[o * cols + j * plane..][..plane]) {
+                            *d = *v + b;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn grad_input<T: Scratch>(&self, dy: &[T], w: &[T]) -> Vec<T> {
         let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
         let (image, zero) = (self.c * self.h * self.w, T::from_f64(0.0));
         let mut dx = vec![zero; self.n * image];
         let per = chunk_len(self.n);
         let cols_max = self.block_len().min(per) * plane;
         dx.par_chunks_mut(per * image).enumerate().for_each(|(chunk, dxs)| {
-            let first = chunk * per;
-            let mut dcol = vec![zero; rows * cols_max];
-            let mut dyb = vec![zero; opg * cols_max];
-            for (start, end) in self.blocks(first, first + dxs.len() / image) {
-                let cols = (end - start) * plane;
-                for g in 0..self.groups {
-                    self.gather(dy, g, (start, end), &mut dyb);
-                    let wg = &w[g * opg * rows..][..opg * rows];
-                    // SAFETY: dcol holds rows x cols; wgᵀ is rows x opg (column stride rows); dyb is opg x cols.
-                    unsafe {
-                        gemm(
-                            (rows, cols, opg),
-                            (dcol.as_mut_ptr(), cols, 1),
-                            false,
-                            (wg.as_ptr(), 1, rows),
-                            (dyb.as_ptr(), cols, 1),
-                        )
-                    };
-                    for (j, img) in (start..end).enumerate() {
-                        let dxi = &mut dxs[(img - first) * image..][..image];
-                        self.col2im(&dcol[j * plane..], g, dxi, cols);
-                    }
-                }
-            }
+            T::with_scratch((rows + opg) * cols_max, |buf| {
+                self.grad_input_chunk(dy, w, chunk * per, dxs, buf)
+            })
         });
         dx
     }
 
-    fn grad_weight<T: WithDType>(&self, dy: &[T], x: &[T]) -> Vec<T> {
+    /// Images `first..` of the input gradient into `dxs`, with `buf` as column and gradient space.
+    fn grad_input_chunk<T: WithDType>(&self, dy: &[T], w: &[T], first: usize, dxs: &mut [T], buf: &mut [T]) {
+        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let image = self.c * self.h * self.w;
+        let cols_max = buf.len() / (rows + opg);
+        let (dcol, dyb) = buf.split_at_mut(rows * cols_max);
+        for (start, end) in self.blocks(first, first + dxs.len() / image) {
+            let cols = (end - start) * plane;
+            for g in 0..self.groups {
+                self.gather(dy, g, (start, end), dyb);
+                let wg = &w[g * opg * rows..][..opg * rows];
+                // SAFETY: dcol holds rows x cols; wgᵀ is rows x opg (column stride rows); dyb is opg x cols.
+                unsafe {
+                    gemm(
+                        (rows, cols, opg),
+                        (dcol.as_mut_ptr(), cols, 1),
+                        false,
+                        (wg.as_ptr(), 1, rows),
+                        (dyb.as_ptr(), cols, 1),
+                    )
+                };
+                for (j, img) in (start..end).enumerate() {
+                    let dxi = &mut dxs[(img - first) * image..][..image];
+                    self.col2im(&dcol[j * plane..], g, dxi, cols);
+                }
+            }
+        }
+    }
+
+    fn grad_weight<T: Scratch>(&self, dy: &[T], x: &[T]) -> Vec<T> {
         let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
         let zero = T::from_f64(0.0);
         let per = chunk_len(self.n);
@@ -199,30 +224,53 @@ impl ConvGeometry {
                 // into a row-major one at ResNet's shapes (measured; the other two products are
                 // faster row-major), and the transpose back is one pass over the small weight.
                 let mut dwt = vec![zero; self.oc * rows];
-                let mut col = vec![zero; rows * cols_max];
-                let mut dyb = vec![zero; opg * cols_max];
-                for (step, (start, end)) in self.blocks(first, (first + per).min(self.n)).enumerate() {
-                    let cols = (end - start) * plane;
-                    for g in 0..self.groups {
-                        self.columns(x, g, (start, end), &mut col);
-                        self.gather(dy, g, (start, end), &mut dyb);
-                        let dst = &mut dwt[g * opg * rows..][..opg * rows];
-                        // SAFETY: dst holds opg x rows column-major (row stride 1, column stride
-                        // opg); dyb is opg x cols; colᵀ is cols x rows.
-                        unsafe {
-                            gemm(
-                                (opg, rows, cols),
-                                (dst.as_mut_ptr(), 1, opg),
-                                step > 0,
-                                (dyb.as_ptr(), cols, 1),
-                                (col.as_ptr(), 1, cols),
-                            )
-                        };
-                    }
-                }
+                T::with_scratch((rows + opg) * cols_max, |buf| {
+                    let (col, dyb) = buf.split_at_mut(rows * cols_max);
+                    self.grad_weight_chunk(dy, x, first, per, (col, dyb), &mut dwt)
+                });
                 dwt
             })
             .collect();
+        self.sum_and_transpose(partials)
+    }
+
+    /// The transposed weight gradient (see [`ConvGeometry::grad_weight`]) of images
+    /// `first..first + per` into `dwt`, with `col` and `dyb` as column and gradient space.
+    fn grad_weight_chunk<T: WithDType>(
+        &self,
+        dy: &[T],
+        x: &[T],
+        first: usize,
+        per: usize,
+        (col, dyb): (&mut [T], &mut [T]),
+        dwt: &mut [T],
+    ) {
+        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        for (step, (start, end)) in self.blocks(first, (first + per).min(self.n)).enumerate() {
+            let cols = (end - start) * plane;
+            for g in 0..self.groups {
+                self.columns(x, g, (start, end), col);
+                self.gather(dy, g, (start, end), dyb);
+                let dst = &mut dwt[g * opg * rows..][..opg * rows];
+                // SAFETY: dst holds opg x rows column-major (row stride 1, column stride
+                // opg); dyb is opg x cols; colᵀ is cols x rows.
+                unsafe {
+                    gemm(
+                        (opg, rows, cols),
+                        (dst.as_mut_ptr(), 1, opg),
+                        step > 0,
+                        (dyb.as_ptr(), cols, 1),
+                        (col.as_ptr(), 1, cols),
+                    )
+                };
+            }
+        }
+    }
+
+    /// Adds the per-chunk transposed weight gradients in chunk order and transposes the sum back
+    /// to `[oc, c / groups, k, k]`.
+    fn sum_and_transpose<T: WithDType>(&self, partials: Vec<Vec<T>>) -> Vec<T> {
+        let (rows, opg, zero) = (self.col_rows(), self.cout_per_group(), T::from_f64(0.0));
         let mut parts = partials.into_iter();
         let mut total = parts.next().unwrap_or_else(|| vec![zero; self.oc * rows]);
         for part in parts {
@@ -281,7 +329,7 @@ fn slices<'a, T>(args: &[(&'a [T], &Layout)]) -> candle_core::Result<Vec<&'a [T]
 }
 
 impl ConvOp {
-    fn run<T: WithDType>(&self, args: &[&[T]]) -> candle_core::Result<Vec<T>> {
+    fn run<T: Scratch>(&self, args: &[&[T]]) -> candle_core::Result<Vec<T>> {
         let g = &self.geometry;
         Ok(match (self.product, args) {
             (Product::Forward, [x, w]) => g.forward(x, w, None),

@@ -26,10 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 mod conv2d;
 mod im2col;
 mod maxpool;
+mod scratch;
 
 pub(crate) use conv2d::conv2d;
 pub use im2col::ConvGeometry;
 pub(crate) use maxpool::{max_pool2d, MaxPoolGeometry};
+pub(crate) use scratch::Scratch;
 
 /// Which implementation a layer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::scratch::Scratch;
 use crate::kernels::ConvGeometry;
+use crate::kernels::Scratch;
 use crate::{Error, Result};
 
 /// The constant weights in the dtype the layer computes in.

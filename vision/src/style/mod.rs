@@ -24,7 +24,6 @@
 pub mod cost;
 mod frozen;
 pub mod lbfgs;
-mod scratch;
 pub mod transfer;
 pub mod vgg19;
 

@@ -1,12 +1,14 @@
-//! Per-thread scratch buffers for the column matrices of [`super::FrozenConv`], reused across
-//! calls so that each layer does not pay again for fresh, zeroed pages.
+//! Per-thread scratch buffers for column matrices and gathered gradients (the convolution kernels
+//! here and style transfer's frozen convolution), reused across calls so that each layer does not
+//! pay again for fresh, zeroed pages: in a ResNet-18 step, page faults and zeroing of such
+//! buffers took about a tenth of the time.
 
 use std::cell::RefCell;
 
 use candle_core::WithDType;
 
-/// A per-thread buffer reused across calls: one band's column matrix (about 4 MB) and, for the
-/// backward, the masked output gradient (11 MB for VGG's first block at 256x170).
+/// A per-thread buffer reused across calls (one per element type; it grows to the largest request
+/// seen on the thread: a column matrix of a few MB).
 pub(crate) trait Scratch: WithDType {
     /// Runs `f` on a buffer of `len` values (contents unspecified).
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
