@@ -1,13 +1,15 @@
-//! dls-sequence: one training step of a character LSTM and sampling from it.
+//! dls-sequence: one training step of a character LSTM (and GRU) and sampling from it.
 //!
 //! Run: `cargo bench -p dls-benches --bench sequence` (add `-- --quick` for a fast look).
 //! Ids: `lstm_train_step` (1-layer LSTM language model, vocabulary 64, embedding 64, hidden 128,
-//! sequence 50, batch 32, Adam: forward, backward and update; the input projection hoisted out of
-//! the recurrence, one matmul for all gates of all steps), `lstm_train_step_per_step` (the same
-//! with the equations' per-step input matmul), `lstm_train_step_candle` (hoisted, but the cell's
-//! element-wise half written with candle tensor ops instead of `dls_sequence::fused`, the
-//! reference) and `char_lm_sample` (50 characters,
-//! one at a time, temperature 1), all f32 on one thread.
+//! sequence 50, batch 32, Adam: forward, backward and update; the whole sequence as one op,
+//! `dls_sequence::fused_seq`, after one matmul for the input half of all gates of all steps),
+//! `lstm_train_step_step_fused` (step by step as a candle graph, each step's element-wise half one
+//! op, `dls_sequence::fused`), `lstm_train_step_candle` (step by step with the cell written in
+//! candle tensor ops, the reference), `gru_train_step` and `gru_train_step_candle` (the same model
+//! with a GRU, `dls_sequence::fused_gru`, against the step-by-step tensor ops) and `char_lm_sample`
+//! (50 characters, one at a time, temperature 1), all f32 on one thread. The PyTorch peer of
+//! `lstm_train_step` is the same model on `nn.LSTM`.
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dls_foundations::optim::{Adam, AdamConfig};
 use dls_foundations::train::Learner;
 use dls_foundations::{Params, SeededRng};
+use dls_sequence::cell::CellKind;
 use dls_sequence::charlm::{CharLm, CharLmConfig, SampleConfig};
 use dls_sequence::layer::InputProjection;
 use dls_sequence::vocab::CharVocab;
@@ -25,10 +28,17 @@ const VOCAB: usize = 64;
 const BATCH: usize = 32;
 const SEQ: usize = 50;
 
-fn lm(projection: InputProjection) -> candle_core::Result<(Params, CharLm)> {
+fn lm(kind: CellKind) -> candle_core::Result<(Params, CharLm)> {
     let params = Params::new(0);
-    let cfg =
-        CharLmConfig { vocab_size: VOCAB, embedding: 64, hidden: 128, projection, ..Default::default() };
+    let projection = InputProjection::Hoisted;
+    let cfg = CharLmConfig {
+        vocab_size: VOCAB,
+        embedding: 64,
+        hidden: 128,
+        projection,
+        kind,
+        ..Default::default()
+    };
     let lm =
         CharLm::new(params.var_builder(DType::F32, &Device::Cpu), &cfg).map_err(candle_core::Error::wrap)?;
     Ok((params, lm))
@@ -47,13 +57,16 @@ fn train_step(c: &mut Criterion) {
         Ok(b) => b,
         Err(e) => panic!("bench set-up failed: {e}"),
     };
-    for (id, projection, fused) in [
-        ("lstm_train_step", InputProjection::Hoisted, true),
-        ("lstm_train_step_candle", InputProjection::Hoisted, false),
-        ("lstm_train_step_per_step", InputProjection::PerStep, true),
+    for (id, kind, sequence, step) in [
+        ("lstm_train_step", CellKind::Lstm, true, true),
+        ("lstm_train_step_step_fused", CellKind::Lstm, false, true),
+        ("lstm_train_step_candle", CellKind::Lstm, false, false),
+        ("gru_train_step", CellKind::Gru, true, true),
+        ("gru_train_step_candle", CellKind::Gru, false, true),
     ] {
-        dls_sequence::fused::use_fused_lstm(fused);
-        let (params, lm) = match lm(projection) {
+        dls_sequence::fused_seq::use_fused_sequence(sequence);
+        dls_sequence::fused::use_fused_lstm(step);
+        let (params, lm) = match lm(kind) {
             Ok(m) => m,
             Err(e) => panic!("bench set-up failed: {e}"),
         };
@@ -72,12 +85,13 @@ fn train_step(c: &mut Criterion) {
         });
         group.finish();
     }
+    dls_sequence::fused_seq::use_fused_sequence(true);
     dls_sequence::fused::use_fused_lstm(true);
 }
 
 fn sample(c: &mut Criterion) {
     dls_foundations::threads::set_threads(1);
-    let (_, lm) = match lm(InputProjection::Hoisted) {
+    let (_, lm) = match lm(CellKind::Lstm) {
         Ok(m) => m,
         Err(e) => panic!("bench set-up failed: {e}"),
     };

@@ -175,6 +175,37 @@ impl Cell {
         Ok(x.matmul(&self.w_ih.t()?)?.broadcast_add(&self.b_ih)?)
     }
 
+    /// The input projection as the whole-sequence ops take it, `[n, gates·hidden]`: for an LSTM
+    /// `x W_ihᵀ + (b_ih + b_hh)`, the recurrent bias folded in (the op then adds only
+    /// `h W_hhᵀ`); otherwise [`Cell::project_input`] (a GRU's `b_hn` sits inside `r ⊙ (…)`).
+    pub(crate) fn project_fused(&self, x: &Tensor) -> Result<Tensor> {
+        match self.fused_extra_bias() {
+            Some(extra) => {
+                match x.dims() {
+                    [_, f] if *f == self.input_size => {}
+                    d => return Err(Error::shape("cell input", format!("[n, {}]", self.input_size), d)),
+                }
+                Ok(x.matmul(&self.w_ih.t()?)?.broadcast_add(&(&self.b_ih + extra)?)?)
+            }
+            None => self.project_input(x),
+        }
+    }
+
+    /// What [`Cell::project_fused`] adds to [`Cell::project_input`]: `b_hh` for an LSTM.
+    pub(crate) fn fused_extra_bias(&self) -> Option<&Tensor> {
+        (self.kind == CellKind::Lstm).then_some(&self.b_hh)
+    }
+
+    /// The recurrent weights `[gates·hidden, hidden]`.
+    pub(crate) fn w_hh(&self) -> &Tensor {
+        &self.w_hh
+    }
+
+    /// The recurrent bias `[gates·hidden]`.
+    pub(crate) fn b_hh(&self) -> &Tensor {
+        &self.b_hh
+    }
+
     /// One step: input `x` `[batch, input]` and `state` to the next state.
     ///
     /// # Errors

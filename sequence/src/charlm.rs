@@ -8,6 +8,11 @@
 //! [`Evaluation::loss`] is the mean negative log-likelihood per character, so the per-character
 //! perplexity is its exponential, and [`Evaluation::accuracy`] the next-character accuracy.
 //!
+//! Training runs fast paths (see [`crate::fused_seq`]): the recurrent layer picks rows of the
+//! embedding table already multiplied through its input weights inside one whole-sequence op, and
+//! the head and the cross-entropy are one more op (`fused_head.rs`), so a training step is a
+//! handful of graph nodes whatever the sequence length.
+//!
 //! ```
 //! use candle_core::{DType, Device};
 //! use dls_foundations::Params;
@@ -33,7 +38,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cell::{CellKind, State};
 pub use crate::corpus::IGNORE;
+use crate::fused_head::head_nll;
+use crate::fused_seq::fused_sequence;
 use crate::layer::{InputProjection, Rnn, RnnConfig, StepInput};
+use crate::layer_seq::First;
 use crate::sample::sample_index;
 use crate::vocab::{CharVocab, END};
 use crate::{Error, Result};
@@ -138,6 +146,28 @@ impl CharLm {
     /// [`Error::Shape`] unless `ids` is `[batch, time]`; [`Error::UnknownId`] for an id outside
     /// the vocabulary; errors of [`Rnn::forward_with`].
     pub fn forward(&self, ids: &Tensor, init: Option<&[State]>) -> Result<(Tensor, Vec<State>)> {
+        let (logits, states) = self.forward_time_first(ids, init)?;
+        Ok((logits.transpose(0, 1)?, states))
+    }
+
+    /// [`CharLm::forward`] with time-first logits `[time, batch, vocab]`.
+    fn forward_time_first(&self, ids: &Tensor, init: Option<&[State]>) -> Result<(Tensor, Vec<State>)> {
+        let (h, (time, batch), states) = self.top_time_first(ids, init)?;
+        let h = h.narrow(0, 0, time)?.reshape((time * batch, ()))?;
+        // The head as one [time·batch, hidden] product.
+        let logits = self.head.forward(&h)?;
+        Ok((logits.reshape((time, batch, ()))?, states))
+    }
+
+    /// The top recurrent layer's outputs for ids `[batch, time]`, time-first: a tensor `[steps,
+    /// batch, hidden]` whose first `time` steps are the outputs (on the fused path, the whole
+    /// output of the LSTM op, final states behind the outputs, so that the loss reads it without a
+    /// slice in the graph), `(time, batch)`, and the final states.
+    fn top_time_first(
+        &self,
+        ids: &Tensor,
+        init: Option<&[State]>,
+    ) -> Result<(Tensor, (usize, usize), Vec<State>)> {
         if ids.rank() != 2 {
             return Err(Error::shape("char lm input", "u32 ids [batch, time]", ids.dims()));
         }
@@ -146,31 +176,39 @@ impl CharLm {
         if max as usize >= self.cfg.vocab_size {
             return Err(Error::UnknownId { id: max, size: self.cfg.vocab_size });
         }
-        // Step by step from the ids (which carry no gradient), so no whole-sequence tensor is sliced.
         let ids_tf = ids.t()?.contiguous()?;
         let (time, batch) = ids_tf.dims2()?;
         // Projecting the table pays off once a pass reads at least as many ids as it has rows
         // (not when sampling one character at a time).
         let hoist = self.cfg.projection == InputProjection::Hoisted && time * batch >= self.cfg.vocab_size;
-        let out = match hoist {
-            false => {
-                let steps: Vec<Tensor> = (0..time)
-                    .map(|t| self.embed.forward(&ids_tf.get(t)?))
-                    .collect::<candle_core::Result<_>>()?;
-                self.rnn.forward_steps(StepInput::Features(&steps), init, None)?
-            }
-            true => {
-                // One matmul projects every embedding row through all gates: a [vocab, gates·hidden]
-                // table whose rows are picked per step.
-                let table = self.rnn.cells()[0].project_input(self.embed.embeddings())?;
-                let steps: Vec<Tensor> = (0..time)
-                    .map(|t| table.index_select(&ids_tf.get(t)?, 0))
-                    .collect::<candle_core::Result<_>>()?;
-                self.rnn.forward_steps(StepInput::Projected(&[steps]), init, None)?
-            }
+        if self.rnn.fused() {
+            // Whole-sequence tensors: the op picks rows of the projected table itself (or one
+            // embedding lookup for all steps), one op per layer.
+            let out = if hoist {
+                let table = self.rnn.cells()[0].project_fused(self.embed.embeddings())?;
+                self.rnn.run_sequence(First::Table(&[table], &ids_tf, true), init, None)?
+            } else {
+                let x = self.embed.forward(&ids_tf)?;
+                self.rnn.run_sequence(First::Features(&x), init, None)?
+            };
+            return Ok((out.top.unwrap_or(out.output), (time, batch), out.states));
+        }
+        // Step by step from the ids (which carry no gradient), so no whole-sequence tensor is
+        // sliced.
+        let out = if hoist {
+            // One matmul projects every embedding row through all gates: a [vocab, gates·hidden]
+            // table whose rows are picked per step.
+            let table = self.rnn.cells()[0].project_input(self.embed.embeddings())?;
+            let steps: Vec<Tensor> = (0..time)
+                .map(|t| table.index_select(&ids_tf.get(t)?, 0))
+                .collect::<candle_core::Result<_>>()?;
+            self.rnn.forward_steps(StepInput::Projected(&[steps]), init, None)?
+        } else {
+            let steps: Vec<Tensor> =
+                (0..time).map(|t| self.embed.forward(&ids_tf.get(t)?)).collect::<candle_core::Result<_>>()?;
+            self.rnn.forward_steps(StepInput::Features(&steps), init, None)?
         };
-        let h = Tensor::stack(&out.outputs, 1)?;
-        Ok((self.head.forward(&h)?, out.states))
+        Ok((Tensor::stack(&out.outputs, 0)?, (time, batch), out.states))
     }
 
     /// Summed negative log-likelihood (a tensor carrying gradients), number of targets and number
@@ -186,8 +224,20 @@ impl CharLm {
         let mut start = 0;
         while start < t {
             let len = k.min(t - start);
-            let (logits, last) = self.forward(&x.narrow(1, start, len)?, states.as_deref())?;
-            let (s, n, c) = masked_nll(&logits.flatten_to(1)?, &y.narrow(1, start, len)?.flatten_all()?)?;
+            let (x, y) = (x.narrow(1, start, len)?, y.narrow(1, start, len)?);
+            let targets = y.to_dtype(DType::U32)?.t()?.contiguous()?.flatten_all()?;
+            let ((s, n, c), last) = match (fused_sequence(), self.head.bias()) {
+                (true, Some(bias)) => {
+                    // The head and the cross-entropy as one op on the top layer's raw output.
+                    let (h, _, last) = self.top_time_first(&x, states.as_deref())?;
+                    let r = head_nll(&h, self.head.weight(), bias, &targets.to_vec1::<u32>()?)?;
+                    ((r.nll, r.count, r.correct), last)
+                }
+                _ => {
+                    let (logits, last) = self.forward_time_first(&x, states.as_deref())?;
+                    (masked_nll(&logits.flatten_to(1)?, &targets)?, last)
+                }
+            };
             nll = Some(match nll {
                 Some(a) => (a + s)?,
                 None => s,

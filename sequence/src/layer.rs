@@ -13,6 +13,13 @@
 //! after its own last element (the reverse direction starts there), as with PyTorch's packed
 //! sequences.
 //!
+//! LSTM and GRU layers run each layer and direction as one whole-sequence op
+//! ([`crate::fused_seq`], [`crate::fused_gru`]) in [`Rnn::forward_with`] and
+//! [`Rnn::forward_sequence`] (whole-sequence tensors in and out); RNN layers, the per-step API
+//! [`Rnn::forward_steps`], and every layer after
+//! [`use_fused_sequence`](crate::fused_seq::use_fused_sequence)`(false)` run step by step as a
+//! candle graph.
+//!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //! use dls_foundations::Params;
@@ -42,6 +49,8 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::cell::{Cell, CellKind, State};
+use crate::layer_seq::First;
+pub use crate::layer_seq::{SequenceInput, SequenceOutput};
 use crate::mask::{blend, mask_from_lengths};
 use crate::{Error, Result};
 
@@ -75,7 +84,9 @@ impl Directions {
     }
 }
 
-/// How the first layer's input half of the gates, `x W_ihᵀ + b_ih`, is computed.
+/// How the first layer's input half of the gates, `x W_ihᵀ + b_ih`, is computed when the layer
+/// runs step by step (the whole-sequence ops always take one matmul over all steps, which costs
+/// nothing extra there since nothing is sliced per step).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputProjection {
     /// One matmul per step inside the recurrence: the equations as written, the reference.
@@ -222,33 +233,34 @@ impl Rnn {
             Layout::TimeFirst => x.contiguous()?,
         };
         let out = match self.cfg.projection {
-            InputProjection::PerStep => {
-                let steps: Vec<Tensor> = (0..time).map(|t| x.get(t)).collect::<candle_core::Result<_>>()?;
-                self.forward_steps(StepInput::Features(&steps), init, lengths)?
+            // The whole-sequence ops project all steps in one matmul whatever the setting.
+            InputProjection::PerStep => self.run_sequence(First::Features(&x), init, lengths)?,
+            InputProjection::Hoisted if self.fused() => {
+                self.run_sequence(First::Features(&x), init, lengths)?
             }
             InputProjection::Hoisted => {
-                let (time, batch) = (x.dim(0)?, x.dim(1)?);
+                let batch = x.dim(1)?;
                 let flat = x.reshape((time * batch, f))?;
                 let d = self.cfg.directions.count();
                 let mut dirs = Vec::with_capacity(d);
                 for cell in &self.cells[..d] {
-                    let p = cell.project_input(&flat)?.reshape((time, batch, ()))?;
-                    dirs.push((0..time).map(|t| p.get(t)).collect::<candle_core::Result<Vec<_>>>()?);
+                    dirs.push(cell.project_input(&flat)?.reshape((time, batch, ()))?);
                 }
-                self.forward_steps(StepInput::Projected(&dirs), init, lengths)?
+                self.run_sequence(First::Projected(&dirs, false), init, lengths)?
             }
         };
-        let output = Tensor::stack(&out.outputs, 0)?;
         let output = match self.cfg.layout {
-            Layout::BatchFirst => output.transpose(0, 1)?,
-            Layout::TimeFirst => output,
+            Layout::BatchFirst => out.output.transpose(0, 1)?,
+            Layout::TimeFirst => out.output,
         };
         Ok(RnnOutput { output, states: out.states, directions: self.cfg.directions.count() })
     }
 
     /// The layer over a sequence given step by step (each step `[batch, ...]`), returning step-by-step
     /// outputs: no slicing of a whole-sequence tensor, whose backward pass in candle costs
-    /// `O(time²)`. See [`Rnn::forward_with`] for `init` and `lengths`.
+    /// `O(time²)`. It always runs step by step as a candle graph; [`Rnn::forward_sequence`] takes
+    /// and returns whole-sequence tensors and runs LSTM and GRU layers as one op each, much faster
+    /// to train. See [`Rnn::forward_with`] for `init` and `lengths`.
     ///
     /// # Errors
     /// As [`Rnn::forward_with`]; [`Error::Shape`] when projected inputs are not given for every

@@ -11,6 +11,9 @@ use dls_sequence::layer::{Directions, InputProjection, Layout, Rnn, RnnConfig, R
 
 type Fixture = HashMap<String, Tensor>;
 
+/// The tests that flip the process-wide path switches take this lock.
+static SWITCHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn fixture() -> anyhow::Result<Fixture> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_rnn.safetensors");
     Ok(candle_core::safetensors::load(path, &Device::Cpu)?)
@@ -64,6 +67,20 @@ fn check(f: &Fixture, prefix: &str, out: &RnnOutput, packed: bool) -> anyhow::Re
 #[test]
 fn stacked_bidirectional_lstm_matches_pytorch() -> anyhow::Result<()> {
     let f = fixture()?;
+    let _lock = SWITCHES.lock().unwrap_or_else(|e| e.into_inner());
+    // Every path: the whole-sequence op (the default), the per-step fused op, candle's ops.
+    let mut result = Ok(());
+    for (sequence, step) in [(true, true), (false, true), (false, false)] {
+        dls_sequence::fused_seq::use_fused_sequence(sequence);
+        dls_sequence::fused::use_fused_lstm(step);
+        result = result.and_then(|()| lstm_paths(&f));
+    }
+    dls_sequence::fused_seq::use_fused_sequence(true);
+    dls_sequence::fused::use_fused_lstm(true);
+    result
+}
+
+fn lstm_paths(f: &Fixture) -> anyhow::Result<()> {
     for projection in [InputProjection::Hoisted, InputProjection::PerStep] {
         let cfg = RnnConfig {
             kind: CellKind::Lstm,
@@ -74,11 +91,11 @@ fn stacked_bidirectional_lstm_matches_pytorch() -> anyhow::Result<()> {
             layout: Layout::BatchFirst,
             projection,
         };
-        let rnn = load(&f, "lstm", &cfg)?;
-        let x = get(&f, "lstm.x")?;
-        check(&f, "lstm", &rnn.forward_with(x, None, None)?, false)?;
+        let rnn = load(f, "lstm", &cfg)?;
+        let x = get(f, "lstm.x")?;
+        check(f, "lstm", &rnn.forward_with(x, None, None)?, false)?;
         // Packed sequences of lengths 5, 2, 4 (padding after each sequence's end).
-        check(&f, "lstm", &rnn.forward_with(x, None, Some(&[5, 2, 4]))?, true)?;
+        check(f, "lstm", &rnn.forward_with(x, None, Some(&[5, 2, 4]))?, true)?;
     }
     Ok(())
 }
@@ -94,7 +111,16 @@ fn time_first_gru_matches_pytorch() -> anyhow::Result<()> {
         ..Default::default()
     };
     let rnn = load(&f, "gru", &cfg)?;
-    check(&f, "gru", &rnn.forward_with(get(&f, "gru.x")?, None, None)?, false)
+    let _lock = SWITCHES.lock().unwrap_or_else(|e| e.into_inner());
+    // The whole-sequence op (the default) and the step-by-step reference.
+    let mut result = Ok(());
+    for fused in [true, false] {
+        dls_sequence::fused_seq::use_fused_sequence(fused);
+        result =
+            result.and_then(|()| check(&f, "gru", &rnn.forward_with(get(&f, "gru.x")?, None, None)?, false));
+    }
+    dls_sequence::fused_seq::use_fused_sequence(true);
+    result
 }
 
 #[test]

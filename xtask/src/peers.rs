@@ -54,6 +54,12 @@ const SCRIPTS: &[PeerScript] = &[
         prepare: None,
     },
     PeerScript {
+        script: "sequence_torch.py",
+        module: "torch",
+        ids: &["lstm_train_step/vocab64_emb64_h128_seq50_b32"],
+        prepare: None,
+    },
+    PeerScript {
         script: "bleu_sacrebleu.py",
         module: "sacrebleu",
         ids: &["bleu/corpus_10k"],
