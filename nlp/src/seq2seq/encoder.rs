@@ -26,7 +26,7 @@
 use candle_core::{DType, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use dls_sequence::cell::CellKind;
-use dls_sequence::layer::{Directions, Rnn, RnnConfig, StepInput};
+use dls_sequence::layer::{Directions, Rnn, RnnConfig, SequenceInput};
 
 use super::from_sequence;
 use crate::{Error, Result};
@@ -119,19 +119,17 @@ impl Encoder {
             ));
         }
         let ids_tf = ids.t()?.contiguous()?;
-        let steps: Vec<Tensor> = (0..src_len).map(|t| ids_tf.get(t)).collect::<candle_core::Result<_>>()?;
-        let mut dirs = Vec::with_capacity(2);
-        for cell in &self.rnn.cells()[..2] {
-            let table = cell.project_input(self.embed.embeddings()).map_err(from_sequence)?;
-            dirs.push(
-                steps.iter().map(|s| table.index_select(s, 0)).collect::<candle_core::Result<Vec<_>>>()?,
-            );
-        }
+        // Each direction's first cell projects the embedding table once; the whole-sequence op
+        // picks rows by id, so no per-step tensors enter the graph.
+        let tables = self.rnn.cells()[..2]
+            .iter()
+            .map(|cell| cell.project_input(self.embed.embeddings()).map_err(from_sequence))
+            .collect::<Result<Vec<_>>>()?;
         let out = self
             .rnn
-            .forward_steps(StepInput::Projected(&dirs), None, Some(lengths))
+            .forward_sequence(SequenceInput::Table { tables: &tables, ids: &ids_tf }, None, Some(lengths))
             .map_err(from_sequence)?;
-        let outputs = Tensor::stack(&out.outputs, 1)?;
+        let outputs = out.output.transpose(0, 1)?.contiguous()?;
         let hs: Vec<Tensor> = out.states.iter().map(|s| s.h.clone()).collect();
         let summary = Tensor::cat(&hs, 1)?;
         Ok(Encoded { outputs, summary, lengths: lengths.to_vec() })
