@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 use candle_nn::{Linear, Module, ModuleT, VarBuilder};
 use dls_sequence::cell::CellKind;
-use dls_sequence::layer::{Directions, InputProjection, Rnn, RnnConfig, StepInput};
+use dls_sequence::layer::{Directions, InputProjection, Rnn, RnnConfig, SequenceInput, StepInput};
 
 use crate::classify::embed::{check_ids, from_sequence, wrap, WordEmbedding};
 use crate::classify::encode::PAD;
@@ -109,32 +109,38 @@ impl LstmClassifier {
         }
         let device = self.embed.table().device();
         let sub = self.embed.lookup(&Tensor::new(distinct.as_slice(), device)?)?; // [distinct, dim]
-        let columns: Vec<Tensor> =
-            columns.iter().map(|c| Tensor::new(c.as_slice(), device)).collect::<candle_core::Result<_>>()?;
-        // One [batch, ...] input per step: no slicing of a whole-sequence tensor in the backward pass.
-        let out = match self.projection {
+        let states = match self.projection {
+            // One [batch, ...] input per step: no slicing of a whole-sequence tensor in the backward pass.
             InputProjection::PerStep => {
-                let steps: Vec<Tensor> =
-                    columns.iter().map(|c| sub.index_select(c, 0)).collect::<candle_core::Result<_>>()?;
-                self.rnn.forward_steps(StepInput::Features(&steps), None, Some(&lengths))
+                let steps: Vec<Tensor> = columns
+                    .iter()
+                    .map(|c| sub.index_select(&Tensor::new(c.as_slice(), device)?, 0))
+                    .collect::<candle_core::Result<_>>()?;
+                self.rnn.forward_steps(StepInput::Features(&steps), None, Some(&lengths)).map(|o| o.states)
             }
+            // Each direction's first cell projects the batch's distinct words once; the
+            // whole-sequence op picks their rows by local id.
             InputProjection::Hoisted => {
-                let mut dirs = Vec::with_capacity(self.directions);
-                for cell in self.rnn.cells().iter().take(self.directions) {
-                    let table = cell.project_input(&sub).map_err(from_sequence)?;
-                    dirs.push(
-                        columns
-                            .iter()
-                            .map(|c| table.index_select(c, 0))
-                            .collect::<candle_core::Result<Vec<_>>>()?,
-                    );
-                }
-                self.rnn.forward_steps(StepInput::Projected(&dirs), None, Some(&lengths))
+                let tables = self
+                    .rnn
+                    .cells()
+                    .iter()
+                    .take(self.directions)
+                    .map(|cell| cell.project_input(&sub).map_err(from_sequence))
+                    .collect::<Result<Vec<_>>>()?;
+                let ids = Tensor::new(columns.concat(), device)?.reshape((time, rows.len()))?;
+                self.rnn
+                    .forward_sequence(
+                        SequenceInput::Table { tables: &tables, ids: &ids },
+                        None,
+                        Some(&lengths),
+                    )
+                    .map(|o| o.states)
             }
         }
         .map_err(from_sequence)?;
-        let top = out.states.len().saturating_sub(self.directions);
-        let hs: Vec<Tensor> = out.states.iter().skip(top).map(|s| s.h.clone()).collect();
+        let top = states.len().saturating_sub(self.directions);
+        let hs: Vec<Tensor> = states.iter().skip(top).map(|s| s.h.clone()).collect();
         Ok(Tensor::cat(&hs, 1)?)
     }
 
