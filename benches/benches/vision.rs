@@ -7,7 +7,8 @@
 //! Ids (f32, one thread):
 //! - `conv2d_fwd_bwd/{lenet_conv1_b64_1x28x28_6x5x5_pad2, lenet_conv2_b64_6x14x14_16x5x5,
 //!   resnet_3x3_b32_64x32x32, resnet_3x3s2_b32_64x32x32_128, resnet_3x3_b32_512x4x4}[_candle]`;
-//! - `pool_fwd_bwd/max3s2p1_b8_64x56x56`;
+//! - `pool_fwd_bwd/max3s2p1_b8_64x56x56[_candle]` and `pool_fwd_bwd/max2s2_b64_6x28x28[_candle]` (one-pass
+//!   max pool against the reference window walk);
 //! - `lenet5_train_step/b64_1x28x28[_candle]` (ReLU, max pool, cross-entropy, SGD lr 0.01);
 //! - `resnet18_train_step/cifar_b32_3x32x32[_candle]` (3x3 stem, no pool, batch norm in training
 //!   mode, cross-entropy, SGD lr 0.01);
@@ -25,7 +26,7 @@ use dls_vision::kernels::{set_kernels, Kernels};
 use dls_vision::layers::{Conv2d, Conv2dConfig};
 use dls_vision::models::lenet::{LeNet5, LeNet5Config};
 use dls_vision::models::resnet::{ResNet, ResNetConfig, Stem};
-use dls_vision::pool::{pool2d, Pool2dConfig};
+use dls_vision::pool::{pool2d_with, Pool2dConfig};
 
 fn wave(shape: (usize, usize, usize, usize)) -> candle_core::Result<Tensor> {
     let n = shape.0 * shape.1 * shape.2 * shape.3;
@@ -73,13 +74,21 @@ fn conv(c: &mut Criterion) {
     group.finish();
     let mut group = c.benchmark_group("pool_fwd_bwd");
     group.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    let x = Var::from_tensor(&wave((8, 64, 56, 56)).expect("input")).expect("var");
-    group.bench_function("max3s2p1_b8_64x56x56", |b| {
-        b.iter(|| {
-            let y = pool2d(x.as_tensor(), &Pool2dConfig::max(3, 2, 1)).expect("pool");
-            y.sum_all().expect("sum").backward().expect("backward")
-        })
-    });
+    for (id, shape, cfg) in [
+        ("max3s2p1_b8_64x56x56", (8, 64, 56, 56), Pool2dConfig::max(3, 2, 1)),
+        ("max2s2_b64_6x28x28", (64, 6, 28, 28), Pool2dConfig::max(2, 2, 0)),
+    ] {
+        let x = Var::from_tensor(&wave(shape).expect("input")).expect("var");
+        // `_candle`: the reference window walk (candle's own max_pool2d has a wrong gradient).
+        for (kernels, suffix) in KERNELS {
+            group.bench_function(format!("{id}{suffix}"), |b| {
+                b.iter(|| {
+                    let y = pool2d_with(x.as_tensor(), &cfg, kernels).expect("pool");
+                    y.sum_all().expect("sum").backward().expect("backward")
+                })
+            });
+        }
+    }
     group.finish();
 }
 

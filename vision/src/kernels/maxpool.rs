@@ -3,12 +3,12 @@
 //! candle's `max_pool2d` differentiates by upsampling the output, comparing it with the input and
 //! masking the upsampled gradient: five full-size passes and two temporaries, a quarter of a LeNet-5
 //! training step. Here the forward writes each window's maximum, and the backward finds each
-//! window's winner again (the first maximum in row-major order; padding never wins, a NaN only when
-//! the whole window is NaN) and adds the output's gradient to it. Ties therefore send the gradient
+//! window's winner again, the first input equal to that maximum in row-major order (padding never
+//! wins, a NaN only when the whole window is NaN), and adds the output's gradient to it. Ties therefore send the gradient
 //! to one input, as PyTorch does, where candle's mask sends it to every tied input.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// One max-pooling call: `planes` maps of `h x w` pooled to `oh x ow` with a `k x k` window moved
@@ -46,24 +46,34 @@ impl MaxPoolGeometry {
         (clip(start), clip(start + self.k as isize))
     }
 
-    /// Index within `plane` of the winner of output `(i, j)`: the first largest value, a non-NaN
-    /// before any NaN.
+    /// The largest value in the window of output `(i, j)`, a number before any NaN.
     #[inline(always)]
-    fn winner<T: WithDType>(&self, plane: &[T], i: usize, j: usize) -> usize {
+    fn window_max<T: WithDType>(&self, plane: &[T], i: usize, j: usize) -> T {
         let (r0, r1) = self.span(i, self.top, self.h);
         let (c0, c1) = self.span(j, self.left, self.w);
-        let mut best = r0 * self.w + c0;
-        let mut value = plane[best];
+        let mut value = plane[r0 * self.w + c0];
         for r in r0..r1 {
-            let row = r * self.w;
-            for (c, &v) in plane[row + c0..row + c1].iter().enumerate() {
-                if beats(v, value) {
-                    value = v;
-                    best = row + c0 + c;
-                }
+            for &v in &plane[r * self.w + c0..r * self.w + c1] {
+                value = [value, v][usize::from(beats(v, value))];
             }
         }
-        best
+        value
+    }
+
+    /// Index within `plane` of the winner of output `(i, j)` whose maximum is `max`: the first
+    /// input equal to it (independent comparisons, unlike the running maximum), or the window's
+    /// first input when `max` is NaN (every input NaN).
+    #[inline(always)]
+    fn winner_of<T: WithDType>(&self, plane: &[T], i: usize, j: usize, max: T) -> usize {
+        let (r0, r1) = self.span(i, self.top, self.h);
+        let (c0, c1) = self.span(j, self.left, self.w);
+        for r in r0..r1 {
+            let row = r * self.w;
+            if let Some(c) = plane[row + c0..row + c1].iter().position(|&v| v == max) {
+                return row + c0 + c;
+            }
+        }
+        r0 * self.w + c0
     }
 
     /// Whether every window is 2x2, stride 2, inside the input: LeNet's and VGG's pools, walked
@@ -77,9 +87,10 @@ impl MaxPoolGeometry {
             && 2 * self.ow <= self.w
     }
 
-    /// Calls `visit(output index, winner index)` for every output of one plane.
+    /// Calls `visit(output index, winner index)` for every output of one plane, `maxima` being
+    /// the plane's pooled output.
     #[inline(always)]
-    fn for_each_winner<T: WithDType>(&self, plane: &[T], mut visit: impl FnMut(usize, usize)) {
+    fn for_each_winner<T: WithDType>(&self, plane: &[T], maxima: &[T], mut visit: impl FnMut(usize, usize)) {
         if self.is_plain_2x2() {
             for i in 0..self.oh {
                 let (top, bottom) = (2 * i * self.w, (2 * i + 1) * self.w);
@@ -102,7 +113,8 @@ impl MaxPoolGeometry {
         } else {
             for i in 0..self.oh {
                 for j in 0..self.ow {
-                    visit(i * self.ow + j, self.winner(plane, i, j));
+                    let o = i * self.ow + j;
+                    visit(o, self.winner_of(plane, i, j, maxima[o]));
                 }
             }
         }
@@ -114,21 +126,28 @@ impl MaxPoolGeometry {
         y.par_chunks_mut(out * PLANES_PER_TASK).zip(x.par_chunks(image * PLANES_PER_TASK)).for_each(
             |(ys, xs)| {
                 for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
-                    self.for_each_winner(xp, |o, i| yp[o] = xp[i]);
+                    for i in 0..self.oh {
+                        for j in 0..self.ow {
+                            yp[i * self.ow + j] = self.window_max(xp, i, j);
+                        }
+                    }
                 }
             },
         );
         y
     }
 
-    fn backward<T: WithDType>(&self, x: &[T], dy: &[T]) -> Vec<T> {
+    fn backward<T: WithDType>(&self, x: &[T], y: &[T], dy: &[T]) -> Vec<T> {
         let (image, out) = (self.h * self.w, self.oh * self.ow);
         let mut dx = vec![T::from_f64(0.0); self.planes * image];
+        let outputs = y.par_chunks(out * PLANES_PER_TASK).zip(dy.par_chunks(out * PLANES_PER_TASK));
         dx.par_chunks_mut(image * PLANES_PER_TASK)
-            .zip(x.par_chunks(image * PLANES_PER_TASK).zip(dy.par_chunks(out * PLANES_PER_TASK)))
-            .for_each(|(dxs, (xs, dys))| {
-                for ((dxp, xp), dyp) in dxs.chunks_mut(image).zip(xs.chunks(image)).zip(dys.chunks(out)) {
-                    self.for_each_winner(xp, |o, i| dxp[i] += dyp[o]);
+            .zip(x.par_chunks(image * PLANES_PER_TASK).zip(outputs))
+            .for_each(|(dxs, (xs, (ys, dys)))| {
+                let planes =
+                    dxs.chunks_mut(image).zip(xs.chunks(image)).zip(ys.chunks(out).zip(dys.chunks(out)));
+                for ((dxp, xp), (yp, dyp)) in planes {
+                    self.for_each_winner(xp, yp, |o, i| dxp[i] += dyp[o]);
                 }
             });
         dx
@@ -169,16 +188,17 @@ impl CustomOp1 for MaxPoolOp {
         Ok((y, shape))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let dx = arg.apply_op2_no_bwd(&grad_res.contiguous()?, &MaxPoolGrad(self.0))?;
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let dx = arg.apply_op3_no_bwd(res, &grad_res.contiguous()?, &MaxPoolGrad(self.0))?;
         Ok(Some(dx))
     }
 }
 
-/// `(x, dy) -> dx`: each output's gradient added to its window's winner.
+/// `(x, y, dy) -> dx`: each output's gradient added to its window's winner, the first input
+/// equal to the output `y`.
 struct MaxPoolGrad(MaxPoolGeometry);
 
-impl CustomOp2 for MaxPoolGrad {
+impl CustomOp3 for MaxPoolGrad {
     fn name(&self) -> &'static str {
         "dls-max-pool2d-grad"
     }
@@ -187,18 +207,24 @@ impl CustomOp2 for MaxPoolGrad {
         &self,
         xs: &CpuStorage,
         xl: &Layout,
+        ys: &CpuStorage,
+        yl: &Layout,
         dys: &CpuStorage,
         dyl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        let dx = match (xs, dys) {
-            (CpuStorage::F32(x), CpuStorage::F32(dy)) => {
-                CpuStorage::F32(g.backward(contiguous(x, xl, "input")?, contiguous(dy, dyl, "gradient")?))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(dy)) => {
-                CpuStorage::F64(g.backward(contiguous(x, xl, "input")?, contiguous(dy, dyl, "gradient")?))
-            }
-            _ => candle_core::bail!("max pool kernel: input and gradient must both be f32 or f64"),
+        let dx = match (xs, ys, dys) {
+            (CpuStorage::F32(x), CpuStorage::F32(y), CpuStorage::F32(dy)) => CpuStorage::F32(g.backward(
+                contiguous(x, xl, "input")?,
+                contiguous(y, yl, "output")?,
+                contiguous(dy, dyl, "gradient")?,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(y), CpuStorage::F64(dy)) => CpuStorage::F64(g.backward(
+                contiguous(x, xl, "input")?,
+                contiguous(y, yl, "output")?,
+                contiguous(dy, dyl, "gradient")?,
+            )),
+            _ => candle_core::bail!("max pool kernel: input, output and gradient must all be f32 or f64"),
         };
         Ok((dx, xl.shape().clone()))
     }
