@@ -88,7 +88,7 @@ impl MaxPoolGeometry {
     }
 
     /// Calls `visit(output index, winner index)` for every output of one plane, `maxima` being
-    /// the plane's pooled output.
+    /// the plane's pooled output (not read by the plain 2x2 walk, which may pass `&[]`).
     #[inline(always)]
     fn for_each_winner<T: WithDType>(&self, plane: &[T], maxima: &[T], mut visit: impl FnMut(usize, usize)) {
         if self.is_plain_2x2() {
@@ -126,6 +126,11 @@ impl MaxPoolGeometry {
         y.par_chunks_mut(out * PLANES_PER_TASK).zip(x.par_chunks(image * PLANES_PER_TASK)).for_each(
             |(ys, xs)| {
                 for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
+                    if self.is_plain_2x2() {
+                        // The branch-free 2x2 walk needs no maxima.
+                        self.for_each_winner(xp, &[], |o, i| yp[o] = xp[i]);
+                        continue;
+                    }
                     for i in 0..self.oh {
                         for j in 0..self.ow {
                             yp[i * self.ow + j] = self.window_max(xp, i, j);
