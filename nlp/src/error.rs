@@ -62,6 +62,20 @@ pub enum Error {
     Empty(String),
 }
 
+/// A recurrent layer's error from `dls-sequence`: candle and foundations errors keep their own
+/// variants, an empty input stays [`Error::Empty`], and anything else (a shape or an id the layer
+/// rejected) becomes [`Error::Invalid`] with the layer's message.
+impl From<dls_sequence::Error> for Error {
+    fn from(e: dls_sequence::Error) -> Self {
+        match e {
+            dls_sequence::Error::Candle(c) => Error::Candle(c),
+            dls_sequence::Error::Foundations(f) => Error::Foundations(f),
+            dls_sequence::Error::Empty(m) => Error::Empty(m),
+            other => Error::invalid("recurrent layer", other.to_string()),
+        }
+    }
+}
+
 /// Result alias for `dls-nlp`.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -84,5 +98,25 @@ impl Error {
     /// Shorthand for [`Error::Length`].
     pub fn length(what: impl Into<String>, expected: usize, got: usize) -> Self {
         Error::Length { what: what.into(), expected, got }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_errors_keep_their_kind_and_message() {
+        assert!(
+            matches!(Error::from(dls_sequence::Error::Empty("no steps".into())), Error::Empty(m) if m == "no steps")
+        );
+        let shape = dls_sequence::Error::shape("rnn input features", "[time, batch, 4]", [2, 3, 5]);
+        let text = shape.to_string();
+        match Error::from(shape) {
+            Error::Invalid { what, message } => {
+                assert!(what == "recurrent layer" && message == text, "{message}")
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
     }
 }

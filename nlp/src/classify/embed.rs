@@ -113,12 +113,3 @@ pub(crate) fn wrap(e: Error) -> candle_core::Error {
         other => candle_core::Error::wrap(other),
     }
 }
-
-/// Our error for an error of `dls-sequence`.
-pub(crate) fn from_sequence(e: dls_sequence::Error) -> Error {
-    match e {
-        dls_sequence::Error::Candle(c) => Error::Candle(c),
-        dls_sequence::Error::Foundations(f) => Error::Foundations(f),
-        other => Error::invalid("recurrent layer", other.to_string()),
-    }
-}

@@ -7,7 +7,7 @@ use candle_nn::{Linear, Module, ModuleT, VarBuilder};
 use dls_sequence::cell::CellKind;
 use dls_sequence::layer::{Directions, InputProjection, Rnn, RnnConfig, SequenceInput, StepInput};
 
-use crate::classify::embed::{check_ids, from_sequence, wrap, WordEmbedding};
+use crate::classify::embed::{check_ids, wrap, WordEmbedding};
 use crate::classify::encode::PAD;
 use crate::{Error, Result};
 
@@ -75,7 +75,7 @@ impl LstmClassifier {
             directions: cfg.directions,
             ..Default::default()
         };
-        let rnn = Rnn::new(vb.pp("lstm"), &rnn_cfg).map_err(from_sequence)?;
+        let rnn = Rnn::new(vb.pp("lstm"), &rnn_cfg).map_err(Error::from)?;
         let d = cfg.directions.count();
         let head = candle_nn::linear(d * cfg.hidden, cfg.classes, vb.pp("head"))?;
         Ok(Self { embed, rnn, head, directions: d, projection: cfg.projection })
@@ -126,7 +126,7 @@ impl LstmClassifier {
                     .cells()
                     .iter()
                     .take(self.directions)
-                    .map(|cell| cell.project_input(&sub).map_err(from_sequence))
+                    .map(|cell| cell.project_input(&sub).map_err(Error::from))
                     .collect::<Result<Vec<_>>>()?;
                 let ids = Tensor::new(columns.concat(), device)?.reshape((time, rows.len()))?;
                 self.rnn
@@ -138,7 +138,7 @@ impl LstmClassifier {
                     .map(|o| o.states)
             }
         }
-        .map_err(from_sequence)?;
+        .map_err(Error::from)?;
         let top = states.len().saturating_sub(self.directions);
         let hs: Vec<Tensor> = states.iter().skip(top).map(|s| s.h.clone()).collect();
         Ok(Tensor::cat(&hs, 1)?)

@@ -38,7 +38,6 @@ use dls_sequence::cell::{Cell, CellKind, State};
 
 use super::attention::{Attention, AttentionKind, Keys};
 use super::encoder::Encoded;
-use super::from_sequence;
 use crate::{Error, Result};
 
 /// One decoder step's results.
@@ -89,8 +88,7 @@ impl Decoder {
         }
         let attention = Attention::new(vb.pp("attention"), attention, hidden, key_size, attention_size)?;
         let embed = candle_nn::embedding(vocab, embedding, vb.pp("embed"))?;
-        let cell =
-            Cell::new(vb.pp("cell"), kind, embedding + key_size, hidden, "l0").map_err(from_sequence)?;
+        let cell = Cell::new(vb.pp("cell"), kind, embedding + key_size, hidden, "l0").map_err(Error::from)?;
         let bridge = candle_nn::linear(key_size, hidden, vb.pp("bridge"))?;
         let out = candle_nn::linear(hidden + key_size, vocab, vb.pp("out"))?;
         Ok(Self { embed, cell, attention, bridge, out, vocab })
@@ -139,7 +137,7 @@ impl Decoder {
     pub fn step(&self, keys: &Keys, state: &State, prev: &Tensor) -> Result<Step> {
         let (context, weights) = self.attention.attend(keys, &state.h)?;
         let x = Tensor::cat(&[&self.embed.forward(prev)?, &context], 1)?;
-        let state = self.cell.step(&x, state).map_err(from_sequence)?;
+        let state = self.cell.step(&x, state).map_err(Error::from)?;
         let logits = self.out.forward(&Tensor::cat(&[&state.h, &context], 1)?)?;
         Ok(Step { logits, state, weights })
     }

@@ -28,7 +28,6 @@ use candle_nn::{Embedding, VarBuilder};
 use dls_sequence::cell::CellKind;
 use dls_sequence::layer::{Directions, Rnn, RnnConfig, SequenceInput};
 
-use super::from_sequence;
 use crate::{Error, Result};
 
 /// What [`Encoder::encode`] returns.
@@ -78,7 +77,7 @@ impl Encoder {
             directions: Directions::Bidirectional,
             ..Default::default()
         };
-        let rnn = Rnn::new(vb.pp("rnn"), &cfg).map_err(from_sequence)?;
+        let rnn = Rnn::new(vb.pp("rnn"), &cfg).map_err(Error::from)?;
         Ok(Self { embed, rnn, vocab })
     }
 
@@ -123,12 +122,12 @@ impl Encoder {
         // picks rows by id, so no per-step tensors enter the graph.
         let tables = self.rnn.cells()[..2]
             .iter()
-            .map(|cell| cell.project_input(self.embed.embeddings()).map_err(from_sequence))
+            .map(|cell| cell.project_input(self.embed.embeddings()).map_err(Error::from))
             .collect::<Result<Vec<_>>>()?;
         let out = self
             .rnn
             .forward_sequence(SequenceInput::Table { tables: &tables, ids: &ids_tf }, None, Some(lengths))
-            .map_err(from_sequence)?;
+            .map_err(Error::from)?;
         let outputs = out.output.transpose(0, 1)?.contiguous()?;
         let hs: Vec<Tensor> = out.states.iter().map(|s| s.h.clone()).collect();
         let summary = Tensor::cat(&hs, 1)?;

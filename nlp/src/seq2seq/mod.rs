@@ -39,15 +39,3 @@ pub use encoder::{Encoded, Encoder};
 pub use model::{Seq2Seq, Seq2SeqConfig};
 pub use scorer::SourceScorer;
 pub use search::{beam_search, greedy, BeamConfig, Hypothesis, LengthPenalty, Scorer};
-
-use crate::Error;
-
-/// A `dls-sequence` error as this crate's error.
-pub(crate) fn from_sequence(e: dls_sequence::Error) -> Error {
-    match e {
-        dls_sequence::Error::Candle(c) => Error::Candle(c),
-        dls_sequence::Error::Foundations(f) => Error::Foundations(f),
-        dls_sequence::Error::Empty(m) => Error::Empty(m),
-        other => Error::invalid("recurrent layer", other.to_string()),
-    }
-}
