@@ -32,7 +32,7 @@
 use candle_core::{DType, Tensor};
 use candle_nn::{Embedding, Linear, Module, VarBuilder};
 use dls_foundations::data::Dataset;
-use dls_foundations::train::{Evaluation, Learner};
+use dls_foundations::train::{evaluate_token_sums, Evaluation, Learner};
 use dls_foundations::SeededRng;
 use serde::{Deserialize, Serialize};
 
@@ -322,18 +322,11 @@ impl Learner for CharLm {
     }
 
     fn evaluate(&self, data: &Dataset) -> dls_foundations::Result<Evaluation> {
-        let (mut nll, mut count, mut correct) = (0.0, 0.0, 0.0);
-        for batch in data.batches(256, None)? {
-            let (x, y) = batch?;
-            let (s, n, c) = self.sums(&x, &y).map_err(to_foundations)?;
-            nll += s.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            count += n;
-            correct += c;
-        }
-        if count == 0.0 {
-            return Err(dls_foundations::Error::Empty("evaluation set has only padding".into()));
-        }
-        Ok(Evaluation { loss: nll / count, accuracy: correct / count })
+        evaluate_token_sums(
+            data,
+            |x, y| self.sums(x, y).map_err(to_foundations),
+            "evaluation set has only padding",
+        )
     }
 }
 

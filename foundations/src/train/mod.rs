@@ -43,7 +43,7 @@ use crate::rng::SeededRng;
 use crate::{Error, Params, Result};
 
 pub use history::{EpochRecord, History};
-pub use learner::{Classifier, Evaluation, Learner, Objective};
+pub use learner::{evaluate_token_sums, Classifier, Evaluation, Learner, Objective};
 
 /// Whether to draw a progress bar.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
