@@ -1,9 +1,9 @@
-//! The fused in-place Adam/AdamW update agrees bit for bit with the tensor-op reference.
+//! The fused in-place Adam/AdamW and SGD updates agree bit for bit with the tensor-op reference.
 //! (Its own test binary: the reference switch is process-wide.)
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Optimizer;
-use dls_foundations::optim::{force_reference_path, Adam, AdamConfig, AdamW, AdamWConfig};
+use dls_foundations::optim::{force_reference_path, Adam, AdamConfig, AdamW, AdamWConfig, Sgd, SgdConfig};
 
 fn run<O: Optimizer>(dtype: DType, make: impl Fn(Vec<Var>) -> O, reference: bool) -> Vec<Vec<f64>> {
     force_reference_path(reference);
@@ -51,5 +51,17 @@ fn fused_adam_equals_reference_bit_for_bit() {
         assert_eq!(fused_w, run(dtype, adamw, true), "adamw {dtype:?}");
         // And the update did something.
         assert_ne!(fused[0][2], 0.3 * 2.0 + 0.1);
+    }
+}
+
+#[test]
+fn fused_sgd_equals_reference_bit_for_bit() {
+    for dtype in [DType::F32, DType::F64] {
+        for weight_decay in [0.0, 0.01] {
+            let sgd = |vars| Sgd::new(vars, SgdConfig { lr: 0.07, weight_decay }).unwrap();
+            let fused = run(dtype, sgd, false);
+            assert_eq!(fused, run(dtype, sgd, true), "sgd {dtype:?} weight decay {weight_decay}");
+            assert_ne!(fused[0][2], 0.3 * 2.0 + 0.1, "the update did something");
+        }
     }
 }

@@ -17,8 +17,8 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
 use crate::corpus::IGNORE;
 use crate::kernel::{matmul, simd_dispatch, Mat, Real};
-use crate::pool::Buf;
 use crate::{Error, Result};
+use dls_foundations::buffers::Buf;
 
 /// What [`head_nll`] returns.
 pub(crate) struct HeadNll {

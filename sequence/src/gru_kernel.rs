@@ -2,8 +2,8 @@
 //! recurrence, which records a tape, and the backward pass through time, which reads it.
 
 use crate::kernel::{matmul, scatter_step, simd_dispatch, Mat, Real};
-use crate::pool::Buf;
 use crate::seq_op::{Plan, Recurrence};
+use dls_foundations::buffers::Buf;
 
 /// The GRU as a [`Recurrence`]: first argument `xp = x W_ihᵀ + b_ih`, state `[h0 | b_hh]` (flat:
 /// the recurrent bias travels with the state because `b_hn` sits inside `r ⊙ (…)`), result

@@ -11,7 +11,7 @@
 
 use candle_core::WithDType;
 
-use crate::pool::Pooled;
+use dls_foundations::buffers::Pooled;
 
 /// A float the fused kernels run on (f32 or f64). `FMA` says whether the caller is compiled
 /// for fused multiply-adds (see [`simd_dispatch`]): the f32 polynomial then uses them.

@@ -26,7 +26,6 @@ pub mod layer;
 mod layer_seq;
 mod lstm_kernel;
 pub mod mask;
-mod pool;
 pub mod sample;
 mod seq_op;
 pub mod vocab;

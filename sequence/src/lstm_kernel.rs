@@ -2,8 +2,8 @@
 //! recurrence, which records a tape, and the backward pass through time, which reads it.
 
 use crate::kernel::{matmul, scatter_step, simd_dispatch, Mat, Real};
-use crate::pool::Buf;
 use crate::seq_op::{Plan, Recurrence};
+use dls_foundations::buffers::Buf;
 
 /// The LSTM as a [`Recurrence`]: first argument `xp` (both biases in), state `[h0; c0]`, result
 /// `[outputs; h_n; c_n]`.

@@ -18,10 +18,11 @@ fn wave(shape: &[usize], phase: f64) -> Result<Tensor> {
 }
 
 /// Window, stride, padding and input shape: LeNet's 2x2, ResNet's padded 3x3 stride 2, an
-/// overlapping stride 1, SAME (asymmetric) padding, spare rows after the last window, batch 1.
+/// LeNet's on odd sizes (the last row and column in no window), an overlapping stride 1, SAME (asymmetric) padding, spare rows after the last window, batch 1.
 fn cases() -> Vec<(&'static str, Pool2dConfig, [usize; 4])> {
     vec![
         ("2x2 stride 2", Pool2dConfig::max(2, 2, 0), [2, 3, 6, 8]),
+        ("2x2 stride 2, a spare row and column", Pool2dConfig::max(2, 2, 0), [2, 2, 7, 9]),
         ("3x3 stride 2 pad 1", Pool2dConfig::max(3, 2, 1), [2, 2, 7, 9]),
         ("3x3 stride 1", Pool2dConfig::max(3, 1, 0), [1, 2, 5, 6]),
         (

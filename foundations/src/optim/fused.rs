@@ -1,16 +1,16 @@
 //! Adam's update as three in-place passes over contiguous CPU buffers, instead of about a dozen
-//! candle ops that each allocate a temporary the size of the parameter.
+//! candle ops that each allocate a temporary the size of the parameter; SGD's as one.
 //!
 //! Each pass performs the same floating-point operations, in the same order and at the same
 //! precision, as the tensor-op reference in `adam.rs` (scalars are rounded to the buffer's dtype
 //! first, as candle's `affine` does), so the two paths agree bit for bit; `tests/optim.rs` checks
 //! that, and both against PyTorch.
 
-use candle_core::{CpuStorage, InplaceOp3, Layout, Tensor, WithDType};
+use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor, WithDType};
 
 static FORCE_REFERENCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Makes Adam and AdamW take the tensor-op reference path everywhere (process-wide), so tests
+/// Makes Adam, AdamW and SGD take the tensor-op reference path everywhere (process-wide), so tests
 /// and benches can compare the two. Not meant for other uses.
 #[doc(hidden)]
 pub fn force_reference_path(on: bool) {
@@ -150,6 +150,52 @@ impl Parameter {
 }
 
 inplace_op3!(Parameter, "adam-parameter");
+
+/// `p = p - lr * g'`, `g' = g + l2 * p`: SGD's step (`p - (g' * lr)` as candle's `affine` and
+/// `sub` compute it, so the two paths agree bit for bit).
+pub(super) struct SgdUpdate {
+    pub lr: f64,
+    pub l2: f64,
+}
+
+impl SgdUpdate {
+    fn kernel<T: WithDType>(&self, p: &mut [T], g: &[T]) {
+        let (lr, l2, zero, use_l2) =
+            (T::from_f64(self.lr), T::from_f64(self.l2), T::from_f64(0.0), self.l2 != 0.0);
+        for (p, &g) in p.iter_mut().zip(g) {
+            let g = if use_l2 { g + (*p * l2 + zero) } else { g };
+            *p -= g * lr + zero;
+        }
+    }
+}
+
+impl InplaceOp2 for SgdUpdate {
+    fn name(&self) -> &'static str {
+        "sgd-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        // `slices` checks three buffers; the gradient stands in for the third.
+        match (s1, s2) {
+            (CpuStorage::F32(p), CpuStorage::F32(g)) => {
+                let (p, g, _) = slices(self.name(), p, l1, g, l2, g, l2)?;
+                self.kernel(p, g);
+            }
+            (CpuStorage::F64(p), CpuStorage::F64(g)) => {
+                let (p, g, _) = slices(self.name(), p, l1, g, l2, g, l2)?;
+                self.kernel(p, g);
+            }
+            _ => candle_core::bail!("{}: f32 or f64 buffers of one dtype only", self.name()),
+        }
+        Ok(())
+    }
+}
 
 /// Square roots for the two float types the kernels run on.
 mod num_float {

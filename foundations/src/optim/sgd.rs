@@ -1,4 +1,7 @@
 //! Plain stochastic gradient descent: `w -= lr * (g + weight_decay * w)`.
+//!
+//! On CPU the update is one in-place pass per parameter ([`fused`]); the tensor-op reference
+//! (an affine, a subtraction and a copy, each over the whole parameter) takes other devices.
 
 use candle_core::backprop::GradStore;
 use candle_core::Var;
@@ -6,6 +9,7 @@ use candle_nn::Optimizer;
 use serde::{Deserialize, Serialize};
 
 use super::common::{detached, float_vars, non_negative, with_l2};
+use super::fused;
 use super::state::{OptimizerState, StateReader, Stateful};
 use crate::Result;
 
@@ -60,6 +64,12 @@ impl Optimizer for Sgd {
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
         for var in &self.vars {
             let Some(grad) = grads.get(var) else { continue };
+            if fused::supported(var) && grad.dtype() == var.dtype() {
+                let update = fused::SgdUpdate { lr: self.config.lr, l2: self.config.weight_decay };
+                var.as_tensor().inplace_op2(&grad.contiguous()?, &update)?;
+                continue;
+            }
+            // Reference path (other dtypes and devices): the same arithmetic as candle ops.
             let (p, g) = detached(var, grad);
             let g = with_l2(&p, g, self.config.weight_decay)?;
             var.set(&(p - g.affine(self.config.lr, 0.0)?)?)?;

@@ -77,7 +77,7 @@ impl MaxPoolGeometry {
     }
 
     /// Whether every window is 2x2, stride 2, inside the input: LeNet's and VGG's pools, walked
-    /// two rows at a time.
+    /// two rows at a time without indices.
     fn is_plain_2x2(&self) -> bool {
         self.k == 2
             && self.s == 2
@@ -87,75 +87,111 @@ impl MaxPoolGeometry {
             && 2 * self.ow <= self.w
     }
 
-    /// Calls `visit(output index, winner index)` for every output of one plane, `maxima` being
-    /// the plane's pooled output (not read by the plain 2x2 walk, which may pass `&[]`).
-    #[inline(always)]
-    fn for_each_winner<T: WithDType>(&self, plane: &[T], maxima: &[T], mut visit: impl FnMut(usize, usize)) {
-        if self.is_plain_2x2() {
-            for i in 0..self.oh {
-                let (top, bottom) = (2 * i * self.w, (2 * i + 1) * self.w);
-                let pairs = plane[top..top + 2 * self.ow].chunks_exact(2);
-                let below = plane[bottom..bottom + 2 * self.ow].chunks_exact(2);
-                for (j, (t, b)) in pairs.zip(below).enumerate() {
-                    // Branch-free: on random data a branch per comparison mispredicts half the
-                    // time, which made the pool an eighth of a LeNet-5 step.
-                    let (mut best, mut value) = (top + 2 * j, t[0]);
-                    for (idx, v) in
-                        [(top + 2 * j + 1, t[1]), (bottom + 2 * j, b[0]), (bottom + 2 * j + 1, b[1])]
-                    {
-                        let take = usize::from(beats(v, value));
-                        best = [best, idx][take];
-                        value = [value, v][take];
-                    }
-                    visit(i * self.ow + j, best);
-                }
-            }
-        } else {
-            for i in 0..self.oh {
-                for j in 0..self.ow {
-                    let o = i * self.ow + j;
-                    visit(o, self.winner_of(plane, i, j, maxima[o]));
-                }
-            }
-        }
+    /// Whether calls should stay on this thread: one thread, or too few planes to share.
+    fn serial(&self) -> bool {
+        self.planes <= PLANES_PER_TASK || rayon::current_num_threads() <= 1
     }
 
     fn forward<T: WithDType>(&self, x: &[T]) -> Vec<T> {
         let (image, out) = (self.h * self.w, self.oh * self.ow);
         let mut y = vec![T::from_f64(0.0); self.planes * out];
-        y.par_chunks_mut(out * PLANES_PER_TASK).zip(x.par_chunks(image * PLANES_PER_TASK)).for_each(
-            |(ys, xs)| {
-                for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
-                    if self.is_plain_2x2() {
-                        // The branch-free 2x2 walk needs no maxima.
-                        self.for_each_winner(xp, &[], |o, i| yp[o] = xp[i]);
-                        continue;
-                    }
-                    for i in 0..self.oh {
-                        for j in 0..self.ow {
-                            yp[i * self.ow + j] = self.window_max(xp, i, j);
-                        }
-                    }
-                }
-            },
-        );
+        let task = |(ys, xs): (&mut [T], &[T])| {
+            for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
+                self.forward_plane(xp, yp);
+            }
+        };
+        let (ys, xs) = (out * PLANES_PER_TASK, image * PLANES_PER_TASK);
+        if self.serial() {
+            y.chunks_mut(ys).zip(x.chunks(xs)).for_each(task);
+        } else {
+            y.par_chunks_mut(ys).zip(x.par_chunks(xs)).for_each(task);
+        }
         y
+    }
+
+    fn forward_plane<T: WithDType>(&self, xp: &[T], yp: &mut [T]) {
+        if self.is_plain_2x2() {
+            // Row pairs in, one output row out, no indices: the compiler vectorises this.
+            for (i, row) in yp.chunks_exact_mut(self.ow).enumerate() {
+                let top = &xp[2 * i * self.w..][..2 * self.ow];
+                let bottom = &xp[(2 * i + 1) * self.w..][..2 * self.ow];
+                for ((o, t), b) in row.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+                    *o = larger(larger(larger(t[0], t[1]), b[0]), b[1]);
+                }
+            }
+            return;
+        }
+        for i in 0..self.oh {
+            for j in 0..self.ow {
+                yp[i * self.ow + j] = self.window_max(xp, i, j);
+            }
+        }
     }
 
     fn backward<T: WithDType>(&self, x: &[T], y: &[T], dy: &[T]) -> Vec<T> {
         let (image, out) = (self.h * self.w, self.oh * self.ow);
         let mut dx = vec![T::from_f64(0.0); self.planes * image];
-        let outputs = y.par_chunks(out * PLANES_PER_TASK).zip(dy.par_chunks(out * PLANES_PER_TASK));
-        dx.par_chunks_mut(image * PLANES_PER_TASK)
-            .zip(x.par_chunks(image * PLANES_PER_TASK).zip(outputs))
-            .for_each(|(dxs, (xs, (ys, dys)))| {
-                let planes =
-                    dxs.chunks_mut(image).zip(xs.chunks(image)).zip(ys.chunks(out).zip(dys.chunks(out)));
-                for ((dxp, xp), (yp, dyp)) in planes {
-                    self.for_each_winner(xp, yp, |o, i| dxp[i] += dyp[o]);
-                }
-            });
+        let task = |dxs: &mut [T], xs: &[T], ys: &[T], dys: &[T]| {
+            let planes = dxs.chunks_mut(image).zip(xs.chunks(image)).zip(ys.chunks(out).zip(dys.chunks(out)));
+            for ((dxp, xp), (yp, dyp)) in planes {
+                self.backward_plane(xp, yp, dyp, dxp);
+            }
+        };
+        let (os, is) = (out * PLANES_PER_TASK, image * PLANES_PER_TASK);
+        if self.serial() {
+            let inputs = x.chunks(is).zip(y.chunks(os).zip(dy.chunks(os)));
+            dx.chunks_mut(is).zip(inputs).for_each(|(dxs, (xs, (ys, dys)))| task(dxs, xs, ys, dys));
+        } else {
+            let inputs = x.par_chunks(is).zip(y.par_chunks(os).zip(dy.par_chunks(os)));
+            dx.par_chunks_mut(is).zip(inputs).for_each(|(dxs, (xs, (ys, dys)))| task(dxs, xs, ys, dys));
+        }
         dx
+    }
+
+    /// One plane's input gradient `dxp` (zero on entry).
+    fn backward_plane<T: WithDType>(&self, xp: &[T], yp: &[T], dyp: &[T], dxp: &mut [T]) {
+        if !self.is_plain_2x2() {
+            for i in 0..self.oh {
+                for j in 0..self.ow {
+                    let o = i * self.ow + j;
+                    dxp[self.winner_of(xp, i, j, yp[o])] += dyp[o];
+                }
+            }
+            return;
+        }
+        // Windows do not overlap: every covered input is written once, with the output's
+        // gradient where it is the window's first input equal to the maximum and zero elsewhere.
+        // Independent comparisons and selects, which the compiler vectorises.
+        let zero = T::from_f64(0.0);
+        for i in 0..self.oh {
+            let (ys, gs) = (&yp[i * self.ow..][..self.ow], &dyp[i * self.ow..][..self.ow]);
+            let (upper, lower) = dxp[2 * i * self.w..][..2 * self.w].split_at_mut(self.w);
+            let top = &xp[2 * i * self.w..][..2 * self.ow];
+            let bottom = &xp[(2 * i + 1) * self.w..][..2 * self.ow];
+            let rows = upper[..2 * self.ow].chunks_exact_mut(2).zip(lower[..2 * self.ow].chunks_exact_mut(2));
+            let inputs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            for (((du, dl), (t, b)), (&m, &g)) in rows.zip(inputs).zip(ys.iter().zip(gs)) {
+                #[allow(clippy::eq_op)]
+                let first = (t[0] == m) | (m != m);
+                let second = !first & (t[1] == m);
+                let third = !first & !second & (b[0] == m);
+                let fourth = !first & !second & !third;
+                du[0] = if first { g } else { zero };
+                du[1] = if second { g } else { zero };
+                dl[0] = if third { g } else { zero };
+                dl[1] = if fourth { g } else { zero };
+            }
+        }
+    }
+}
+
+/// `v` when it [`beats`] `best`, else `best`.
+#[inline(always)]
+fn larger<T: WithDType>(best: T, v: T) -> T {
+    if beats(v, best) {
+        v
+    } else {
+        best
     }
 }
 

@@ -1,4 +1,4 @@
-//! Recycled buffers for the fused kernels' tapes and scratch space.
+//! Recycled buffers for fused kernels' tapes, cached column matrices and scratch space.
 //!
 //! A training step of the character model allocates some ten megabytes of tapes and scratch
 //! (gates of every step, their gradients) and frees them when the graph is dropped. The C
@@ -17,7 +17,8 @@ const MAX_BUFFERS: usize = 16;
 const MAX_BYTES: usize = 128 << 20;
 
 /// A float type with a pool of its own.
-pub(crate) trait Pooled: Copy + Default + Send + 'static {
+pub trait Pooled: Copy + Default + Send + 'static {
+    /// The process-wide pool of this type's buffers.
     fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
 }
 
@@ -37,7 +38,7 @@ impl Pooled for f64 {
 }
 
 /// An empty vector with room for `capacity` elements that returns to the pool when dropped.
-pub(crate) struct Buf<T: Pooled>(Vec<T>);
+pub struct Buf<T: Pooled>(Vec<T>);
 
 impl<T: Pooled> Buf<T> {
     /// The smallest pooled buffer that holds `capacity` elements, emptied, or a new one.
