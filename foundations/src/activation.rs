@@ -116,6 +116,83 @@ fn relu_map<T: WithDType>(x: &[T], layout: &Layout) -> candle_core::Result<Vec<T
     }
 }
 
+/// `max(0, a + b)` for two tensors of one shape (a residual block's sum and ReLU); one pass
+/// each way on the CPU for f32 and f64 where [`relu`] is, else `relu(a + b)`. Both arguments
+/// get the output's gradient masked by `output > 0`. Fusing saves the sum's own pass and graph
+/// node (candle gives every node's gradient a zero tensor and an addition).
+///
+/// # Errors
+/// When the shapes or dtypes differ.
+pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    if a.shape() != b.shape() {
+        candle_core::bail!("add_relu: shapes {:?} and {:?} differ", a.dims(), b.dims());
+    }
+    let fast = FUSED_RELU.load(Ordering::Relaxed)
+        && a.device().is_cpu()
+        && b.device().is_cpu()
+        && a.dtype() == b.dtype()
+        && matches!(a.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
+    if fast {
+        a.contiguous()?.apply_op2(&b.contiguous()?, AddReluOp)
+    } else {
+        relu(&(a + b)?)
+    }
+}
+
+/// `(a, b) -> max(0, a + b)`, its backward [`ReluGrad`] on the output, for both arguments.
+struct AddReluOp;
+
+fn add_relu_map<T: WithDType>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> candle_core::Result<Vec<T>> {
+    let zero = T::from_f64(0.0);
+    match (al.contiguous_offsets(), bl.contiguous_offsets()) {
+        (Some((a0, a1)), Some((b0, b1))) => Ok(a[a0..a1]
+            .iter()
+            .zip(&b[b0..b1])
+            .map(|(&x, &y)| {
+                let s = x + y;
+                if s > zero {
+                    s
+                } else {
+                    zero
+                }
+            })
+            .collect()),
+        _ => candle_core::bail!("add_relu op: the inputs must be contiguous"),
+    }
+}
+
+impl CustomOp2 for AddReluOp {
+    fn name(&self) -> &'static str {
+        "dls-add-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = match (s1, s2) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(add_relu_map(a, l1, b, l2)?),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(add_relu_map(a, l1, b, l2)?),
+            _ => candle_core::bail!("add_relu op: f32 or f64 inputs of one dtype only"),
+        };
+        Ok((y, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _a: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = res.apply_op2_no_bwd(&grad_res.contiguous()?, &ReluGrad)?;
+        Ok((Some(g.clone()), Some(g)))
+    }
+}
+
 /// `x -> max(0, x)`, its backward [`ReluGrad`] on the output.
 struct ReluOp;
 

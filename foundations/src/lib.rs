@@ -20,6 +20,7 @@ pub mod plot;
 pub mod regularize;
 pub mod report;
 pub mod rng;
+pub mod simd;
 pub mod threads;
 pub mod train;
 pub mod tune;

@@ -19,7 +19,7 @@ fn max_gap(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn fused_batch_norm_matches_the_reference() {
-    for shape in [vec![6, 3], vec![4, 3, 5, 2], vec![1, 3, 4, 4], vec![3, 3, 1]] {
+    for shape in [vec![6, 3], vec![4, 3, 5, 2], vec![1, 3, 4, 4], vec![3, 3, 1], vec![2, 3, 6, 5]] {
         let mut runs = Vec::new();
         for fused in [true, false] {
             let params = Params::new(0);
@@ -75,4 +75,48 @@ fn fused_batch_norm_is_the_default_and_rejects_bad_input() {
     assert!(err.to_string().contains("[n, 3, ...]"), "{err}");
     let err = bn.forward_t(&Tensor::zeros((1, 3), DType::F32, &Device::Cpu).unwrap(), true).unwrap_err();
     assert!(err.to_string().contains("more than one value"), "{err}");
+}
+
+#[test]
+fn fused_batch_norm_relu_matches_norm_then_relu() {
+    for shape in [vec![6, 3], vec![2, 3, 6, 5], vec![1, 3, 4, 4]] {
+        let mut runs = Vec::new();
+        for fused in [true, false] {
+            let params = Params::new(0);
+            let bn =
+                BatchNorm::new(params.var_builder(DType::F64, &Device::Cpu), 3, &BatchNormConfig::default())
+                    .unwrap();
+            for (i, v) in params.trainable().iter().enumerate() {
+                v.set(&wave(&[3], i as f64 + 0.2)).unwrap();
+            }
+            let x = Var::from_tensor(&wave(&shape, 0.1)).unwrap();
+            let y = bn.forward_relu_with(x.as_tensor(), true, fused).unwrap();
+            let g = (&y * wave(&shape, 2.0)).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut grads = vec![g.get(x.as_tensor()).unwrap().clone()];
+            grads.extend(params.trainable().iter().map(|v| g.get(v.as_tensor()).unwrap().clone()));
+            runs.push((y, grads));
+        }
+        let (a, b) = (&runs[0], &runs[1]);
+        let zeros =
+            a.0.eq(0.0).unwrap().to_dtype(DType::F64).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(zeros > 0.0 && zeros < a.0.elem_count() as f64, "{shape:?}: the ReLU must cut some values");
+        assert!(max_gap(&a.0, &b.0) < 1e-12, "{shape:?} output");
+        for (ga, gb) in a.1.iter().zip(&b.1) {
+            assert!(max_gap(ga, gb) < 1e-11, "{shape:?} gradient {}", max_gap(ga, gb));
+        }
+    }
+}
+
+#[test]
+fn fused_batch_norm_relu_passes_the_gradient_check() {
+    let params = Params::new(1);
+    let bn =
+        BatchNorm::new(params.var_builder(DType::F64, &Device::Cpu), 2, &BatchNormConfig::default()).unwrap();
+    let x = Var::from_tensor(&wave(&[3, 2, 3, 2], 0.7)).unwrap();
+    let mut vars = vec![("x".to_string(), x.clone())];
+    vars.extend(params.trainable().into_iter().enumerate().map(|(i, v)| (format!("param{i}"), v)));
+    let weights = wave(&[3, 2, 3, 2], 1.3);
+    let loss = || Ok((bn.forward_relu_with(x.as_tensor(), true, true)?.sqr()? * &weights)?.sum_all()?);
+    let report = gradcheck(loss, &vars, 1e-6).unwrap();
+    assert!(report.relative_difference < 1e-8, "{report:?}");
 }

@@ -1,8 +1,9 @@
 //! The one-pass ReLU against candle's `relu` (values and gradients), its gradient at 0 (PyTorch's
-//! convention), a non-contiguous input, and the f64 gradient check.
+//! convention), a non-contiguous input, and the f64 gradient check; the fused `add_relu` against
+//! `relu(a + b)`.
 
 use candle_core::{DType, Device, Tensor, Var};
-use dls_foundations::activation::{relu, use_fused_relu};
+use dls_foundations::activation::{add_relu, relu, use_fused_relu};
 use dls_foundations::gradcheck::gradcheck;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -63,5 +64,31 @@ fn one_pass_relu_passes_the_gradient_check() -> Result<()> {
     };
     let report = gradcheck(loss, &[("x".to_string(), x.clone())], 1e-6)?;
     assert!(report.relative_difference < 1e-8, "{report:?}");
+    Ok(())
+}
+
+#[test]
+fn add_relu_matches_relu_of_the_sum_and_checks_shapes() -> Result<()> {
+    for dtype in [DType::F64, DType::F32] {
+        let a = Var::from_tensor(&wave(&[2, 3, 4, 5], 0.2)?.to_dtype(dtype)?)?;
+        let b = Var::from_tensor(&wave(&[2, 3, 4, 5], 2.9)?.affine(0.7, 0.05)?.to_dtype(dtype)?)?;
+        let weights = wave(&[2, 3, 4, 5], 1.3)?.to_dtype(dtype)?;
+        let fused = add_relu(a.as_tensor(), &b.as_tensor().t()?.contiguous()?.t()?)?;
+        let plain = relu(&(a.as_tensor() + b.as_tensor())?)?;
+        let zeros = plain.eq(0.0)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+        assert!(zeros > 0.0, "the test must cut some values");
+        let gap =
+            (&fused - &plain)?.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        assert_eq!(gap, 0.0, "{dtype:?} values");
+        let g1 = (fused * &weights)?.sum_all()?.backward()?;
+        let g2 = (plain * &weights)?.sum_all()?.backward()?;
+        for v in [&a, &b] {
+            let (x, y) = (g1.get(v.as_tensor()).ok_or("no grad")?, g2.get(v.as_tensor()).ok_or("no grad")?);
+            let gap = (x - y)?.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            assert_eq!(gap, 0.0, "{dtype:?} gradients");
+        }
+    }
+    let err = add_relu(&wave(&[2, 3], 0.0)?, &wave(&[3, 2], 0.0)?).unwrap_err();
+    assert!(err.to_string().contains("differ"), "{err}");
     Ok(())
 }

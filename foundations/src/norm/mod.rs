@@ -125,6 +125,39 @@ impl BatchNorm {
     /// # Errors
     /// When `xs` is not `[n, channels, ...]`, or in training with a single value per channel.
     pub fn forward_with(&self, xs: &Tensor, train: bool, fused: bool) -> candle_core::Result<Tensor> {
+        self.forward_inner(xs, train, fused, false)
+    }
+
+    /// Batch norm followed by `max(0, ·)`, the pair that ends most convolution blocks, on the
+    /// kernel [`use_fused_kernel`] chose (see [`BatchNorm::forward_relu_with`]).
+    ///
+    /// # Errors
+    /// As [`BatchNorm::forward_with`].
+    pub fn forward_relu_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_relu_with(xs, train, fused_kernel())
+    }
+
+    /// Batch norm followed by `max(0, ·)`. In training on the fused kernel the two are one op
+    /// (one output, one node in the graph, the ReLU's mask recomputed in the backward);
+    /// otherwise [`BatchNorm::forward_with`] then [`relu`](crate::activation::relu), with the same
+    /// values and gradients.
+    ///
+    /// # Errors
+    /// As [`BatchNorm::forward_with`].
+    pub fn forward_relu_with(&self, xs: &Tensor, train: bool, fused: bool) -> candle_core::Result<Tensor> {
+        if fused && train {
+            return self.forward_inner(xs, train, fused, true);
+        }
+        crate::activation::relu(&self.forward_inner(xs, train, fused, false)?)
+    }
+
+    fn forward_inner(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        fused: bool,
+        relu: bool,
+    ) -> candle_core::Result<Tensor> {
         let dims = xs.dims();
         if dims.len() < 2 || dims[1] != self.channels {
             candle_core::bail!("batch norm expects [n, {}, ...], got {dims:?}", self.channels)
@@ -144,7 +177,7 @@ impl BatchNorm {
         if m < 2 {
             candle_core::bail!("batch norm in training needs more than one value per channel, got {m}")
         }
-        let (y, stats) = fused::batch_norm_train(xs, &self.weight, &self.bias, self.cfg.eps)?;
+        let (y, stats) = fused::batch_norm_train(xs, &self.weight, &self.bias, self.cfg.eps, relu)?;
         let (dtype, device) = (self.running_mean.dtype(), self.running_mean.device().clone());
         let mean = Tensor::from_vec(stats.mean, self.channels, &device)?.to_dtype(dtype)?;
         let unbiased = Tensor::from_vec(stats.var, self.channels, &device)?.to_dtype(dtype)?

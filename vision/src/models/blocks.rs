@@ -59,8 +59,12 @@ impl ConvBn {
 
 impl ModuleT for ConvBn {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let y = self.bn.forward_t(&candle_core::Module::forward(&self.conv, x)?, train)?;
-        self.act.apply(&y)
+        let y = candle_core::Module::forward(&self.conv, x)?;
+        match self.act {
+            // One op in training: the ReLU's own pass and graph node are folded into the norm's.
+            Act::Relu => self.bn.forward_relu_t(&y, train),
+            act => act.apply(&self.bn.forward_t(&y, train)?),
+        }
     }
 }
 

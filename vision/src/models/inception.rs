@@ -21,7 +21,6 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use dls_foundations::activation::relu;
 use dls_foundations::norm::{BatchNorm, BatchNormConfig};
 use dls_foundations::regularize::Dropout;
 
@@ -47,7 +46,7 @@ impl BasicConv {
 
 impl ModuleT for BasicConv {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        relu(&self.bn.forward_t(&self.conv.forward(x)?, train)?)
+        self.bn.forward_relu_t(&self.conv.forward(x)?, train)
     }
 }
 

@@ -18,7 +18,7 @@
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use dls_foundations::activation::relu;
+use dls_foundations::activation::add_relu;
 
 use super::blocks::{Act, ConvBn};
 use crate::layers::Conv2dConfig;
@@ -140,7 +140,7 @@ impl ModuleT for Residual {
             Some(d) => d.forward_t(x, train)?,
             None => x.clone(),
         };
-        relu(&(y + shortcut)?)
+        add_relu(&y, &shortcut)
     }
 }
 
