@@ -37,9 +37,28 @@ fn cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
     ]
 }
 
+/// Settings that take the shifted-product path (stride 1, 32+ input channels, 256+ outputs per
+/// image): ResNet's 3x3, a 5x5 on a map wider than tall, no padding, asymmetric SAME padding,
+/// dilation 2, no bias.
+fn shifted_cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
+    let base = Conv2dConfig::new(32, 5, 3);
+    vec![
+        ("shifted 3x3 pad 1", base.pad(1), [3, 32, 16, 16]),
+        ("shifted 5x5 pad 2", Conv2dConfig::new(32, 4, 5).pad(2), [1, 32, 16, 19]),
+        ("shifted 3x3 unpadded", base, [2, 32, 18, 17]),
+        (
+            "shifted SAME 4x4",
+            Conv2dConfig { padding: Padding::Same, ..Conv2dConfig::new(32, 3, 4) },
+            [1, 32, 16, 16],
+        ),
+        ("shifted dilation 2", Conv2dConfig { dilation: 2, ..base.pad(2) }, [2, 32, 16, 16]),
+        ("shifted no bias, odd channels", Conv2dConfig::new(33, 5, 3).pad(1).no_bias(), [1, 33, 17, 16]),
+    ]
+}
+
 #[test]
 fn dls_kernel_matches_candle_values_and_gradients() {
-    for (name, cfg, shape) in cases() {
+    for (name, cfg, shape) in cases().into_iter().chain(shifted_cases()) {
         let params = Params::new(3);
         let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
         let x = Var::from_tensor(&wave(&shape, 0.3, DType::F64)).unwrap();
@@ -78,6 +97,8 @@ fn dls_kernel_matches_candle_values_and_gradients() {
 fn dls_kernel_backward_passes_the_gradient_check() {
     for (name, cfg, shape) in [cases()[1], cases()[2], cases()[5], cases()[6]]
         .map(|(n, c, s)| (n, c, [1.max(s[0] / 2), s[1], s[2], s[3]]))
+        .into_iter()
+        .chain([("shifted, small", Conv2dConfig::new(32, 2, 3).pad(1), [1, 32, 16, 16])])
     {
         let params = Params::new(5);
         let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();

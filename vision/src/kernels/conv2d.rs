@@ -13,6 +13,9 @@
 //! are spread over rayon's pool in fixed chunks, and the weight gradient's per-chunk partial sums
 //! are added in chunk order, so results do not depend on scheduling.
 //!
+//! A stride-1 forward with many channels on a large map skips `im2col` altogether (see
+//! `shifted.rs`).
+//!
 //! When the weight needs a gradient and the batch's column matrices are small enough, the
 //! forward keeps them (in recycled buffers) for the weight gradient, which then skips its own
 //! `im2col`. A one-image block writes its product straight into the output, and reads its
@@ -32,7 +35,7 @@ use super::scratch::Scratch;
 /// # Safety
 /// Every index the strides reach must lie inside the buffers behind the pointers.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm<T: WithDType>(
+pub(super) unsafe fn gemm<T: WithDType>(
     (m, n, k): (usize, usize, usize),
     (dst, dst_rs, dst_cs): (*mut T, usize, usize),
     accumulate: bool,
@@ -111,6 +114,17 @@ impl ConvGeometry {
         (first..last).step_by(len).map(move |s| (s, (s + len).min(last)))
     }
 
+    /// Scratch values one task needs: a column matrix and gathered gradient rows for blocks of
+    /// up to `cols_max` positions, and room for the shifted forward's padded image and grid.
+    fn scratch_len(&self, cols_max: usize) -> usize {
+        let columns = (self.col_rows() + self.cout_per_group()) * cols_max;
+        if self.is_shifted() {
+            columns.max(self.shifted_scratch_len())
+        } else {
+            columns
+        }
+    }
+
     /// Values of the kept column matrices per image: every group's `col_rows x out_plane`.
     fn kept_per_image(&self) -> usize {
         self.groups * self.col_rows() * self.out_plane()
@@ -164,7 +178,7 @@ impl ConvGeometry {
     /// The output; with `keep`, every block's column matrix is also left there (laid out as
     /// [`ConvGeometry::kept_range`] says) for the weight gradient.
     fn forward<T: Scratch>(&self, x: &[T], w: &[T], bias: Option<&[T]>, keep: Option<&mut [T]>) -> Vec<T> {
-        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let plane = self.out_plane();
         let mut y = vec![T::from_f64(0.0); self.n * self.oc * plane];
         let per = chunk_len(self.n);
         let cols_max = self.block_len().min(per) * plane;
@@ -175,7 +189,7 @@ impl ConvGeometry {
             .chain(std::iter::repeat_with(|| None));
         let jobs: Vec<_> = y.chunks_mut(per * self.oc * plane).zip(kept).enumerate().collect();
         run_jobs(jobs, |(chunk, (ys, kept))| {
-            T::with_scratch((rows + opg) * cols_max, |buf| {
+            T::with_scratch(self.scratch_len(cols_max), |buf| {
                 self.forward_chunk((x, w, bias), chunk * per, ys, kept, buf)
             })
         });
@@ -193,9 +207,16 @@ impl ConvGeometry {
         buf: &mut [T],
     ) {
         let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let image = self.c * self.h * self.w;
+        if self.is_shifted() {
+            let images = x[first * image..].chunks(image).zip(ys.chunks_mut(self.oc * plane));
+            for (xi, yi) in images {
+                self.shifted_forward(xi, w, bias, yi, buf);
+            }
+            return;
+        }
         let cols_max = buf.len() / (rows + opg);
         let (col, out) = buf.split_at_mut(rows * cols_max);
-        let image = self.c * self.h * self.w;
         for block @ (start, end) in self.blocks(first, first + ys.len() / (self.oc * plane)) {
             let cols = (end - start) * plane;
             for g in 0..self.groups {
@@ -256,14 +277,14 @@ impl ConvGeometry {
     }
 
     fn grad_input<T: Scratch>(&self, dy: &[T], w: &[T]) -> Vec<T> {
-        let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
+        let plane = self.out_plane();
         let image = self.c * self.h * self.w;
         let mut dx = vec![T::from_f64(0.0); self.n * image];
         let per = chunk_len(self.n);
         let cols_max = self.block_len().min(per) * plane;
         let jobs: Vec<_> = dx.chunks_mut(per * image).enumerate().collect();
         run_jobs(jobs, |(chunk, dxs)| {
-            T::with_scratch((rows + opg) * cols_max, |buf| {
+            T::with_scratch(self.scratch_len(cols_max), |buf| {
                 self.grad_input_chunk(dy, w, chunk * per, dxs, buf)
             })
         });
@@ -367,13 +388,7 @@ impl ConvGeometry {
     /// to `[oc, c / groups, k, k]`.
     fn sum_and_transpose<T: WithDType>(&self, partials: Vec<Vec<T>>) -> Vec<T> {
         let (rows, opg, zero) = (self.col_rows(), self.cout_per_group(), T::from_f64(0.0));
-        let mut parts = partials.into_iter();
-        let mut total = parts.next().unwrap_or_else(|| vec![zero; self.oc * rows]);
-        for part in parts {
-            for (t, p) in total.iter_mut().zip(part) {
-                *t += p;
-            }
-        }
+        let total = self.sum_partials(partials);
         let mut dw = vec![zero; self.oc * rows];
         for g in 0..self.groups {
             let (src, dst) =
@@ -381,6 +396,18 @@ impl ConvGeometry {
             transpose(src, (rows, opg), dst);
         }
         dw
+    }
+
+    /// The per-chunk weight gradients added in chunk order.
+    fn sum_partials<T: WithDType>(&self, partials: Vec<Vec<T>>) -> Vec<T> {
+        let mut parts = partials.into_iter();
+        let mut total = parts.next().unwrap_or_else(|| vec![T::from_f64(0.0); self.oc * self.col_rows()]);
+        for part in parts {
+            for (t, p) in total.iter_mut().zip(part) {
+                *t += p;
+            }
+        }
+        total
     }
 
     /// The bias gradient: `dy` summed over images and positions, per output channel.
@@ -660,7 +687,8 @@ pub(crate) fn conv2d(
     geometry: ConvGeometry,
 ) -> candle_core::Result<Tensor> {
     let g = &geometry;
-    let copies = !(g.is_pointwise() && g.block_len() == 1);
+    // The shifted forward builds no column matrices to keep.
+    let copies = !(g.is_shifted() || g.is_pointwise() && g.block_len() == 1);
     let bytes = g.n * g.kept_per_image() * x.dtype().size_in_bytes();
     let keep = weight.track_op() && copies && bytes <= MAX_KEPT_BYTES;
     let op = ConvOp { geometry, product: Product::Forward, kept: keep.then(Default::default) };

@@ -27,6 +27,7 @@ mod conv2d;
 mod im2col;
 mod maxpool;
 mod scratch;
+mod shifted;
 
 pub(crate) use conv2d::conv2d;
 pub use im2col::ConvGeometry;
