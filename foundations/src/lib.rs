@@ -2,6 +2,7 @@
 //!
 //! Sheets 01–13 of the Deep Learning Specialization as a library on candle.
 pub mod activation;
+pub mod alloc;
 pub mod buffers;
 pub mod checkpoint;
 pub mod data;

@@ -8,6 +8,10 @@
 /// Uses `n` threads for candle's kernels and rayon's global pool, unless the user already chose
 /// one through `RAYON_NUM_THREADS` (which wins). Call it first thing in `main`; `0` means one
 /// thread per core. Returns the number of threads in effect.
+///
+/// It also asks the C allocator to keep freed memory for the next step
+/// ([`retain_freed_memory`](crate::alloc::retain_freed_memory)): both are process set-up for a
+/// training program.
 pub fn set_threads(n: usize) -> usize {
     let chosen = match std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
         Some(user) if user > 0 => user,
@@ -20,5 +24,6 @@ pub fn set_threads(n: usize) -> usize {
     };
     // Fails only if the pool was already built, in which case it keeps its size.
     let _ = rayon::ThreadPoolBuilder::new().num_threads(chosen).build_global();
+    crate::alloc::retain_freed_memory();
     chosen
 }
