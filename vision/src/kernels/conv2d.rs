@@ -144,6 +144,7 @@ impl ConvGeometry {
     }
 
     /// Group `g`'s column matrix of images `start..end` side by side (`[rows, images * plane]`).
+    #[inline(always)]
     fn columns<T: WithDType>(&self, x: &[T], g: usize, (start, end): (usize, usize), col: &mut [T]) {
         let (plane, image) = (self.out_plane(), self.c * self.h * self.w);
         let ld = (end - start) * plane;
@@ -154,6 +155,7 @@ impl ConvGeometry {
 
     /// Group `g`'s output-gradient rows of images `start..end` side by side (`[opg, images *
     /// plane]`): a slice of `dy` itself for one image, else gathered into `out`.
+    #[inline(always)]
     fn gather<'a, T: WithDType>(
         &self,
         dy: &'a [T],
@@ -190,7 +192,10 @@ impl ConvGeometry {
         let jobs: Vec<_> = y.chunks_mut(per * self.oc * plane).zip(kept).enumerate().collect();
         run_jobs(jobs, |(chunk, (ys, kept))| {
             T::with_scratch(self.scratch_len(cols_max), |buf| {
-                self.forward_chunk((x, w, bias), chunk * per, ys, kept, buf)
+                dls_foundations::simd::wide(
+                    #[inline(always)]
+                    || self.forward_chunk((x, w, bias), chunk * per, ys, kept, buf),
+                )
             })
         });
         y
@@ -198,6 +203,7 @@ impl ConvGeometry {
 
     /// Images `first..` of the forward pass into `ys`, with `buf` as column and output space
     /// (the columns go to `kept` instead when given).
+    #[inline(always)]
     fn forward_chunk<T: WithDType>(
         &self,
         (x, w, bias): (&[T], &[T], Option<&[T]>),
@@ -285,13 +291,17 @@ impl ConvGeometry {
         let jobs: Vec<_> = dx.chunks_mut(per * image).enumerate().collect();
         run_jobs(jobs, |(chunk, dxs)| {
             T::with_scratch(self.scratch_len(cols_max), |buf| {
-                self.grad_input_chunk(dy, w, chunk * per, dxs, buf)
+                dls_foundations::simd::wide(
+                    #[inline(always)]
+                    || self.grad_input_chunk(dy, w, chunk * per, dxs, buf),
+                )
             })
         });
         dx
     }
 
     /// Images `first..` of the input gradient into `dxs`, with `buf` as column and gradient space.
+    #[inline(always)]
     fn grad_input_chunk<T: WithDType>(&self, dy: &[T], w: &[T], first: usize, dxs: &mut [T], buf: &mut [T]) {
         let (plane, rows, opg) = (self.out_plane(), self.col_rows(), self.cout_per_group());
         let image = self.c * self.h * self.w;
@@ -335,7 +345,10 @@ impl ConvGeometry {
             let mut dwt = vec![T::from_f64(0.0); self.oc * rows];
             let kept = kept.map(|k| &k[first * self.kept_per_image()..]);
             T::with_scratch((rows + opg) * cols_max, |buf| {
-                self.grad_weight_chunk((dy, x, kept), first, per, buf, &mut dwt)
+                dls_foundations::simd::wide(
+                    #[inline(always)]
+                    || self.grad_weight_chunk((dy, x, kept), first, per, buf, &mut dwt),
+                )
             });
             dwt
         });
@@ -344,6 +357,7 @@ impl ConvGeometry {
 
     /// The transposed weight gradient (see [`ConvGeometry::grad_weight`]) of images
     /// `first..first + per` into `dwt`, with `buf` as column and gradient space.
+    #[inline(always)]
     fn grad_weight_chunk<T: WithDType>(
         &self,
         (dy, x, kept): (&[T], &[T], Option<&[T]>),

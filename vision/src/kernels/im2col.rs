@@ -75,6 +75,7 @@ impl ConvGeometry {
 
     /// Output columns `oj` whose input column `oj * stride + tap - pad` lies inside `0..size`,
     /// as a half-open range (empty when none does).
+    #[inline(always)]
     fn valid_range(&self, tap: usize, pad: usize, size: usize, out: usize) -> (usize, usize) {
         let s = self.stride as isize;
         let offset = tap as isize - pad as isize; // input index = o * s + offset
@@ -87,6 +88,7 @@ impl ConvGeometry {
     /// Writes group `g`'s columns of one image `x` (`[c, h, w]`) into `col`: row `r` at
     /// `col[r * ld..][..oh * ow]` (`ld = oh * ow` for one image alone; larger when several images
     /// share one column matrix side by side).
+    #[inline(always)]
     pub fn im2col<T: WithDType>(&self, x: &[T], g: usize, col: &mut [T], ld: usize) {
         let (k, plane, zero) = (self.k, self.out_plane(), T::from_f64(0.0));
         let cpg = self.cin_per_group();
@@ -125,6 +127,7 @@ impl ConvGeometry {
 
     /// Adds group `g`'s columns `col` (laid out as [`ConvGeometry::im2col`] writes them, row
     /// stride `ld`) back onto one image's gradient `dx` (`[c, h, w]`): the adjoint of `im2col`.
+    #[inline(always)]
     pub fn col2im<T: WithDType>(&self, col: &[T], g: usize, dx: &mut [T], ld: usize) {
         let (k, plane) = (self.k, self.out_plane());
         let cpg = self.cin_per_group();

@@ -40,6 +40,7 @@ const PLANES_PER_TASK: usize = 16;
 
 impl MaxPoolGeometry {
     /// The input range covered by window `o` (0-based) along an axis of length `n`.
+    #[inline(always)]
     fn span(&self, o: usize, pad: usize, n: usize) -> (usize, usize) {
         let start = (o * self.s) as isize - pad as isize;
         let clip = |a: isize| a.clamp(0, n as isize) as usize;
@@ -78,6 +79,7 @@ impl MaxPoolGeometry {
 
     /// Whether every window is 2x2, stride 2, inside the input: LeNet's and VGG's pools, walked
     /// two rows at a time without indices.
+    #[inline(always)]
     fn is_plain_2x2(&self) -> bool {
         self.k == 2
             && self.s == 2
@@ -96,9 +98,14 @@ impl MaxPoolGeometry {
         let (image, out) = (self.h * self.w, self.oh * self.ow);
         let mut y = vec![T::from_f64(0.0); self.planes * out];
         let task = |(ys, xs): (&mut [T], &[T])| {
-            for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
-                self.forward_plane(xp, yp);
-            }
+            dls_foundations::simd::wide(
+                #[inline(always)]
+                || {
+                    for (yp, xp) in ys.chunks_mut(out).zip(xs.chunks(image)) {
+                        self.forward_plane(xp, yp);
+                    }
+                },
+            )
         };
         let (ys, xs) = (out * PLANES_PER_TASK, image * PLANES_PER_TASK);
         if self.serial() {
@@ -109,6 +116,7 @@ impl MaxPoolGeometry {
         y
     }
 
+    #[inline(always)]
     fn forward_plane<T: WithDType>(&self, xp: &[T], yp: &mut [T]) {
         if self.is_plain_2x2() {
             // Row pairs in, one output row out, no indices: the compiler vectorises this.
@@ -133,9 +141,14 @@ impl MaxPoolGeometry {
         let mut dx = vec![T::from_f64(0.0); self.planes * image];
         let task = |dxs: &mut [T], xs: &[T], ys: &[T], dys: &[T]| {
             let planes = dxs.chunks_mut(image).zip(xs.chunks(image)).zip(ys.chunks(out).zip(dys.chunks(out)));
-            for ((dxp, xp), (yp, dyp)) in planes {
-                self.backward_plane(xp, yp, dyp, dxp);
-            }
+            dls_foundations::simd::wide(
+                #[inline(always)]
+                || {
+                    for ((dxp, xp), (yp, dyp)) in planes {
+                        self.backward_plane(xp, yp, dyp, dxp);
+                    }
+                },
+            )
         };
         let (os, is) = (out * PLANES_PER_TASK, image * PLANES_PER_TASK);
         if self.serial() {
@@ -149,6 +162,7 @@ impl MaxPoolGeometry {
     }
 
     /// One plane's input gradient `dxp` (zero on entry).
+    #[inline(always)]
     fn backward_plane<T: WithDType>(&self, xp: &[T], yp: &[T], dyp: &[T], dxp: &mut [T]) {
         if !self.is_plain_2x2() {
             for i in 0..self.oh {

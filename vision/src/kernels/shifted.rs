@@ -75,6 +75,7 @@ impl ConvGeometry {
     }
 
     /// One image `[c, h, w]` into `xp` (`padded_len` values), zero around it.
+    #[inline(always)]
     fn pad_image<T: WithDType>(&self, x: &[T], xp: &mut [T]) {
         let (hp, wp) = self.padded();
         xp.fill(T::from_f64(0.0));
@@ -89,6 +90,7 @@ impl ConvGeometry {
 
     /// One image's output `y` (`[oc, oh, ow]`) from `x` (`[c, h, w]`), with `buf`
     /// ([`ConvGeometry::shifted_scratch_len`] values) as scratch.
+    #[inline(always)]
     pub(super) fn shifted_forward<T: WithDType>(
         &self,
         x: &[T],
