@@ -110,14 +110,15 @@ impl ConvGeometry {
                         out[..c_lo].iter_mut().for_each(|o| *o = zero);
                         out[c_hi..].iter_mut().for_each(|o| *o = zero);
                         let iw0 = c_lo * self.stride + kj * self.dilation - self.left;
+                        let n = c_hi - c_lo;
                         if self.stride == 1 {
-                            copy_short(&mut out[c_lo..c_hi], &src[iw0..iw0 + (c_hi - c_lo)]);
-                        } else {
-                            for (o, v) in
-                                out[c_lo..c_hi].iter_mut().zip(src[iw0..].iter().step_by(self.stride))
-                            {
-                                *o = *v;
-                            }
+                            copy_short(&mut out[c_lo..c_hi], &src[iw0..iw0 + n]);
+                        } else if n > 0 {
+                            copy_strided(
+                                &mut out[c_lo..c_hi],
+                                &src[iw0..iw0 + (n - 1) * self.stride + 1],
+                                self.stride,
+                            );
                         }
                     }
                 }
@@ -158,6 +159,25 @@ impl ConvGeometry {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `dst[j] = src[j * stride]`, with `src` exactly `(dst.len() - 1) * stride + 1` long. Whole
+/// strides go as fixed-size chunks, which compile to shuffles; `step_by` compiled to one checked
+/// scalar copy per value, and with the stride-2 convolutions of a small ResNet that loop was a
+/// fifth of a training profile.
+#[inline(always)]
+fn copy_strided<T: Copy>(dst: &mut [T], src: &[T], stride: usize) {
+    let Some((last, head)) = dst.split_last_mut() else { return };
+    *last = src[src.len() - 1];
+    if stride == 2 {
+        for (d, pair) in head.iter_mut().zip(src.chunks_exact(2)) {
+            *d = pair[0];
+        }
+    } else {
+        for (d, step) in head.iter_mut().zip(src.chunks_exact(stride)) {
+            *d = step[0];
         }
     }
 }
