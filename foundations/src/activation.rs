@@ -97,14 +97,20 @@ pub fn use_fused_relu(fused: bool) {
 /// # Errors
 /// Propagates candle errors.
 pub fn relu(xs: &Tensor) -> candle_core::Result<Tensor> {
-    let fast = FUSED_RELU.load(Ordering::Relaxed)
-        && xs.device().is_cpu()
-        && matches!(xs.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
-    if fast {
+    if fused_path(&[xs]) {
         xs.contiguous()?.apply_op1(ReluOp)
     } else {
         xs.relu()
     }
+}
+
+/// Whether the one-pass ops apply: switched on, and every tensor on the CPU in one float dtype
+/// (f32 or f64).
+fn fused_path(ts: &[&Tensor]) -> bool {
+    let dtype = ts[0].dtype();
+    FUSED_RELU.load(Ordering::Relaxed)
+        && matches!(dtype, candle_core::DType::F32 | candle_core::DType::F64)
+        && ts.iter().all(|t| t.device().is_cpu() && t.dtype() == dtype)
 }
 
 fn relu_map<T: WithDType>(x: &[T], layout: &Layout) -> candle_core::Result<Vec<T>> {
@@ -127,12 +133,7 @@ pub fn add_relu(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     if a.shape() != b.shape() {
         candle_core::bail!("add_relu: shapes {:?} and {:?} differ", a.dims(), b.dims());
     }
-    let fast = FUSED_RELU.load(Ordering::Relaxed)
-        && a.device().is_cpu()
-        && b.device().is_cpu()
-        && a.dtype() == b.dtype()
-        && matches!(a.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
-    if fast {
+    if fused_path(&[a, b]) {
         a.contiguous()?.apply_op2(&b.contiguous()?, AddReluOp)
     } else {
         relu(&(a + b)?)

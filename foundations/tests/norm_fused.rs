@@ -17,19 +17,24 @@ fn max_gap(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
 }
 
+/// A 3-channel f64 batch norm with non-trivial γ and β, so their gradients and the scaling are
+/// exercised.
+fn three_channel_norm() -> (Params, BatchNorm) {
+    let params = Params::new(0);
+    let bn =
+        BatchNorm::new(params.var_builder(DType::F64, &Device::Cpu), 3, &BatchNormConfig::default()).unwrap();
+    for (i, v) in params.trainable().iter().enumerate() {
+        v.set(&wave(&[3], i as f64 + 0.2)).unwrap();
+    }
+    (params, bn)
+}
+
 #[test]
 fn fused_batch_norm_matches_the_reference() {
     for shape in [vec![6, 3], vec![4, 3, 5, 2], vec![1, 3, 4, 4], vec![3, 3, 1], vec![2, 3, 6, 5]] {
         let mut runs = Vec::new();
         for fused in [true, false] {
-            let params = Params::new(0);
-            let bn =
-                BatchNorm::new(params.var_builder(DType::F64, &Device::Cpu), 3, &BatchNormConfig::default())
-                    .unwrap();
-            // Non-trivial γ and β, so their gradients and the scaling are exercised.
-            for (i, v) in params.trainable().iter().enumerate() {
-                v.set(&wave(&[3], i as f64 + 0.2)).unwrap();
-            }
+            let (params, bn) = three_channel_norm();
             let x = Var::from_tensor(&wave(&shape, 0.1)).unwrap();
             let y = bn.forward_with(x.as_tensor(), true, fused).unwrap();
             let y2 = bn.forward_with(&x.as_tensor().affine(0.5, 1.0).unwrap(), true, fused).unwrap();
@@ -82,13 +87,7 @@ fn fused_batch_norm_relu_matches_norm_then_relu() {
     for shape in [vec![6, 3], vec![2, 3, 6, 5], vec![1, 3, 4, 4]] {
         let mut runs = Vec::new();
         for fused in [true, false] {
-            let params = Params::new(0);
-            let bn =
-                BatchNorm::new(params.var_builder(DType::F64, &Device::Cpu), 3, &BatchNormConfig::default())
-                    .unwrap();
-            for (i, v) in params.trainable().iter().enumerate() {
-                v.set(&wave(&[3], i as f64 + 0.2)).unwrap();
-            }
+            let (params, bn) = three_channel_norm();
             let x = Var::from_tensor(&wave(&shape, 0.1)).unwrap();
             let y = bn.forward_relu_with(x.as_tensor(), true, fused).unwrap();
             let g = (&y * wave(&shape, 2.0)).unwrap().sum_all().unwrap().backward().unwrap();
