@@ -56,9 +56,27 @@ fn shifted_cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
     ]
 }
 
+/// Settings that take the Winograd F(4x4, 3x3) path (3x3, stride 1, 32+ input and output
+/// channels): batches over two blocks of images, maps that leave partial tiles, channel counts
+/// that leave padding lanes, padding 0 to 2, a single output position.
+fn winograd_cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
+    let base = Conv2dConfig::new(32, 32, 3);
+    vec![
+        ("winograd pad 1, two blocks", base.pad(1), [3, 32, 32, 32]),
+        ("winograd partial tiles, odd channels", Conv2dConfig::new(33, 35, 3).no_bias(), [2, 33, 7, 10]),
+        ("winograd pad 2", base.pad(2), [1, 32, 5, 6]),
+        ("winograd one output", base, [2, 32, 3, 3]),
+        (
+            "winograd SAME",
+            Conv2dConfig { padding: Padding::Same, ..Conv2dConfig::new(40, 48, 3) },
+            [1, 40, 9, 9],
+        ),
+    ]
+}
+
 #[test]
 fn dls_kernel_matches_candle_values_and_gradients() {
-    for (name, cfg, shape) in cases().into_iter().chain(shifted_cases()) {
+    for (name, cfg, shape) in cases().into_iter().chain(shifted_cases()).chain(winograd_cases()) {
         let params = Params::new(3);
         let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
         let x = Var::from_tensor(&wave(&shape, 0.3, DType::F64)).unwrap();
@@ -98,7 +116,10 @@ fn dls_kernel_backward_passes_the_gradient_check() {
     for (name, cfg, shape) in [cases()[1], cases()[2], cases()[5], cases()[6]]
         .map(|(n, c, s)| (n, c, [1.max(s[0] / 2), s[1], s[2], s[3]]))
         .into_iter()
-        .chain([("shifted, small", Conv2dConfig::new(32, 2, 3).pad(1), [1, 32, 16, 16])])
+        .chain([
+            ("shifted, small", Conv2dConfig::new(32, 2, 3).pad(1), [1, 32, 16, 16]),
+            ("winograd, small", Conv2dConfig::new(32, 32, 3).pad(1), [1, 32, 5, 6]),
+        ])
     {
         let params = Params::new(5);
         let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
@@ -124,6 +145,31 @@ fn dls_kernel_runs_in_f32_close_to_candle() {
     let reference = conv.forward_with(&x, Kernels::Candle).unwrap();
     let gap = (ours - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(gap < 1e-5, "{gap}");
+}
+
+/// Winograd's transforms scale values by up to 8 and back, so in f32 its results carry more
+/// rounding than `im2col`'s: they must still agree with candle's to 1e-5 of each result's scale.
+#[test]
+fn winograd_runs_in_f32_close_to_candle() {
+    let cfg = Conv2dConfig::new(64, 64, 3).pad(1);
+    let params = Params::new(2);
+    let conv = Conv2d::new(params.var_builder(DType::F32, &Device::Cpu), &cfg).unwrap();
+    let x = Var::from_tensor(&wave(&[2, 64, 16, 16], 0.2, DType::F32)).unwrap();
+    let mut results = Vec::new();
+    for kernels in [Kernels::Dls, Kernels::Candle] {
+        let y = conv.forward_with(x.as_tensor(), kernels).unwrap();
+        let g = (y.clone() * wave(y.dims(), 1.1, DType::F32)).unwrap().sum_all().unwrap().backward().unwrap();
+        let mut these = vec![y, g.get(x.as_tensor()).unwrap().clone()];
+        these.extend(params.trainable().iter().map(|v| g.get(v.as_tensor()).unwrap().clone()));
+        results.push(these);
+    }
+    for (what, (ours, reference)) in
+        ["output", "dx", "dw", "db"].iter().zip(results[0].iter().zip(&results[1]))
+    {
+        let scale = reference.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let gap = (ours - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(gap < 1e-5 * scale, "{what}: gap {gap} at scale {scale}");
+    }
 }
 
 #[test]

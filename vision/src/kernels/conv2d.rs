@@ -13,8 +13,9 @@
 //! are spread over rayon's pool in fixed chunks, and the weight gradient's per-chunk partial sums
 //! are added in chunk order, so results do not depend on scheduling.
 //!
-//! A stride-1 forward with many channels on a large map skips `im2col` altogether (see
-//! `shifted.rs`).
+//! A 3x3 stride-1 convolution with enough channels runs as Winograd F(4x4, 3x3) in all three
+//! products (see `winograd/`), and a stride-1 forward with many channels on a large map skips
+//! `im2col` altogether (see `shifted.rs`).
 //!
 //! When the weight needs a gradient and the batch's column matrices are small enough, the
 //! forward keeps them (in recycled buffers) for the weight gradient, which then skips its own
@@ -67,14 +68,14 @@ pub(super) unsafe fn gemm<T: WithDType>(
 }
 
 /// Images per rayon task: the batch split into one chunk per thread.
-fn chunk_len(n: usize) -> usize {
+pub(super) fn chunk_len(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// Runs `f` on every job: on this thread when there is only one, else on rayon's pool. Handing a
 /// single job to the pool costs a wake-up and a wait on another thread for nothing (4-5% of a
 /// LeNet-5 step on one thread, in futex calls).
-fn run_jobs<J: Send>(jobs: Vec<J>, f: impl Fn(J) + Sync + Send) {
+pub(super) fn run_jobs<J: Send>(jobs: Vec<J>, f: impl Fn(J) + Sync + Send) {
     if jobs.len() <= 1 {
         jobs.into_iter().for_each(f)
     } else {
@@ -83,7 +84,7 @@ fn run_jobs<J: Send>(jobs: Vec<J>, f: impl Fn(J) + Sync + Send) {
 }
 
 /// [`run_jobs`] collecting one result per job, in job order.
-fn map_jobs<J: Send, R: Send>(jobs: Vec<J>, f: impl Fn(J) -> R + Sync + Send) -> Vec<R> {
+pub(super) fn map_jobs<J: Send, R: Send>(jobs: Vec<J>, f: impl Fn(J) -> R + Sync + Send) -> Vec<R> {
     if jobs.len() <= 1 {
         jobs.into_iter().map(f).collect()
     } else {
@@ -409,7 +410,7 @@ impl ConvGeometry {
                 (&total[g * opg * rows..][..opg * rows], &mut dw[g * opg * rows..][..opg * rows]);
             dls_foundations::simd::wide(
                 #[inline(always)]
-                || transpose(src, (rows, opg), dst),
+                || transpose(src, (rows, opg), (opg, rows), dst),
             );
         }
         dw
@@ -440,17 +441,24 @@ impl ConvGeometry {
     }
 }
 
-/// `dst[c][r] = src[r][c]` for a row-major `src` of `rows x cols`, in tiles: a ResNet stage-4
-/// weight (2.4M values) transposed one element at a time strides through memory on every write,
-/// which took 2.7% of the training step.
+/// `dst[c * dst_ld + r] = src[r * src_ld + c]` for `r < rows`, `c < cols`, in tiles: a ResNet
+/// stage-4 weight (2.4M values) transposed one element at a time strides through memory on every
+/// write, which took 2.7% of the training step. A tile writes one cache line in each of `TILE`
+/// destination rows; with row strides of 2 KB multiples (512 floats) those lines share two cache
+/// sets, and 32 of them overflowed the sets' 12 ways (the stores stalled on conflict misses).
 #[inline(always)]
-fn transpose<T: Copy>(src: &[T], (rows, cols): (usize, usize), dst: &mut [T]) {
-    const TILE: usize = 32;
+pub(super) fn transpose<T: Copy>(
+    src: &[T],
+    (rows, cols): (usize, usize),
+    (src_ld, dst_ld): (usize, usize),
+    dst: &mut [T],
+) {
+    const TILE: usize = 16;
     for r0 in (0..rows).step_by(TILE) {
         for c0 in (0..cols).step_by(TILE) {
             for r in r0..(r0 + TILE).min(rows) {
                 for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+                    dst[c * dst_ld + r] = src[r * src_ld + c];
                 }
             }
         }
@@ -492,7 +500,8 @@ enum Product {
 /// about 2% slower, so above this the backward builds them again in per-thread scratch.
 const MAX_KEPT_BYTES: usize = 8 << 20;
 
-/// The column matrices one forward call built, held until its weight gradient takes them.
+/// What one forward call keeps for its backward (column matrices for the weight gradient, or
+/// Winograd's transformed kernels for the input gradient), held until the backward takes it.
 #[derive(Default)]
 struct KeptColumns {
     f32: Mutex<Option<Buf<f32>>>,
@@ -520,7 +529,7 @@ impl ConvFloat for f64 {
 struct ConvOp {
     geometry: ConvGeometry,
     product: Product,
-    /// Where a forward call leaves its column matrices and its weight gradient finds them.
+    /// Where a forward call leaves what its backward reuses (see [`KeptColumns`]).
     kept: Option<Arc<KeptColumns>>,
 }
 
@@ -535,21 +544,44 @@ impl ConvOp {
         Ok(match (self.product, args) {
             (Product::Forward, [x, w]) => self.forward(x, w, None),
             (Product::Forward, [x, w, b]) => self.forward(x, w, Some(b)),
+            (Product::GradInput, [dy, w]) if g.is_winograd() => {
+                let kept = self.take_kept::<T>(g.winograd_weights_len());
+                match kept {
+                    Some(u) => g.winograd_grad_input(dy, &u),
+                    None => g.winograd_grad_input(dy, &g.winograd_weights(w)),
+                }
+            }
             (Product::GradInput, [dy, w]) => g.grad_input(dy, w),
+            (Product::GradWeight, [dy, x]) if g.is_winograd() => g.winograd_grad_weight(dy, x),
             (Product::GradWeight, [dy, x]) => {
-                // Taken, not copied: a second backward through the same graph builds them anew.
-                let kept = self.kept.as_ref().and_then(|k| T::slot(k).lock().ok()?.take());
-                let kept = kept.as_ref().filter(|k| k.len() == g.n * g.kept_per_image());
-                g.grad_weight(dy, x, kept.map(|k| &k[..]))
+                let kept = self.take_kept::<T>(g.n * g.kept_per_image());
+                g.grad_weight(dy, x, kept.as_ref().map(|k| &k[..]))
             }
             (Product::GradBias, [dy]) => g.grad_bias(dy),
             _ => candle_core::bail!("conv2d kernel: {} got {} arguments", self.name(), args.len()),
         })
     }
 
-    /// The forward product, leaving the column matrices in `self.kept` when there is one.
+    /// What the forward left in `self.kept`, if it holds `len` values. Taken, not copied: a
+    /// second backward through the same graph builds them anew.
+    fn take_kept<T: ConvFloat>(&self, len: usize) -> Option<Buf<T>> {
+        let kept = self.kept.as_ref().and_then(|k| T::slot(k).lock().ok()?.take());
+        kept.filter(|k| k.len() == len)
+    }
+
+    /// The forward product, leaving what the backward can reuse in `self.kept` when there is
+    /// one: the column matrices for the weight gradient, or Winograd's transformed kernels for
+    /// the input gradient.
     fn forward<T: ConvFloat>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
         let g = &self.geometry;
+        if g.is_winograd() {
+            let u = g.winograd_weights(w);
+            let y = g.winograd_forward(x, &u, bias);
+            if let Some(mut slot) = self.kept.as_ref().and_then(|k| T::slot(k).lock().ok()) {
+                *slot = Some(u);
+            }
+            return y;
+        }
         let Some(kept) = &self.kept else {
             return g.forward(x, w, bias, None);
         };
@@ -705,10 +737,12 @@ pub(crate) fn conv2d(
     geometry: ConvGeometry,
 ) -> candle_core::Result<Tensor> {
     let g = &geometry;
-    // The shifted forward builds no column matrices to keep.
+    // The shifted forward builds no column matrices to keep; the Winograd forward keeps its
+    // transformed kernels for the input gradient.
     let copies = !(g.is_shifted() || g.is_pointwise() && g.block_len() == 1);
     let bytes = g.n * g.kept_per_image() * x.dtype().size_in_bytes();
-    let keep = weight.track_op() && copies && bytes <= MAX_KEPT_BYTES;
+    let keep =
+        if g.is_winograd() { x.track_op() } else { weight.track_op() && copies && bytes <= MAX_KEPT_BYTES };
     let op = ConvOp { geometry, product: Product::Forward, kept: keep.then(Default::default) };
     let (x, weight) = (x.contiguous()?, weight.contiguous()?);
     match bias {

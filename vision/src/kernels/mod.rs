@@ -28,6 +28,7 @@ mod im2col;
 mod maxpool;
 mod scratch;
 mod shifted;
+mod winograd;
 
 pub(crate) use conv2d::conv2d;
 pub use im2col::ConvGeometry;
