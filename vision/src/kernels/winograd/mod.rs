@@ -429,7 +429,7 @@ impl Tiles {
     }
 
     /// `dU` (laid out as [`Tiles::weight_transform`]'s result) summed over images
-    /// `first..first + count` into `du`, which starts at zero.
+    /// `first..first + count` into `du` (whose previous values are overwritten).
     #[inline(always)]
     fn grad_weight_chunk<T: WithDType>(
         &self,
@@ -440,7 +440,7 @@ impl Tiles {
     ) {
         let g = &self.g;
         let (image, v, m, grid) = self.split(buf);
-        for block @ (start, end) in self.blocks(first, first + count) {
+        for (step, block @ (start, end)) in self.blocks(first, first + count).enumerate() {
             self.block_inputs(x, block, image, v);
             self.block_grads(dy, block, grid, m);
             let rows = (end - start) * self.tiles();
@@ -452,7 +452,7 @@ impl Tiles {
                     gemm(
                         (g.c, g.oc, rows),
                         (dp.as_mut_ptr(), self.kp, 1),
-                        true,
+                        step > 0,
                         (vp.as_ptr(), 1, self.cp),
                         (mp.as_ptr(), self.kp, 1),
                     )
@@ -537,8 +537,11 @@ impl ConvGeometry {
         let per = chunk_len(self.n);
         let jobs: Vec<usize> = (0..self.n).step_by(per).collect();
         let partials = map_jobs(jobs, |first| {
+            // Cleared only for padding lanes: the first block's products overwrite the rest.
             let mut du = Buf::<T>::filled(POSITIONS * t.cp * t.kp);
-            du.fill(T::zero());
+            if t.has_padding() {
+                du.fill(T::zero());
+            }
             let count = per.min(self.n - first);
             with_task_scratch(
                 &t,
@@ -566,6 +569,10 @@ impl ConvGeometry {
 /// `dst[(y + top) * cols + x + left][ci] = src[ci][y][x]` (`dst` rows of `ld` values) for the
 /// image positions that fall inside the `rows x cols` grid; every other value of `dst` (borders,
 /// padding lanes) is zero.
+///
+/// One image row at a time, channel by channel: each channel's row is read in order and written
+/// across the row's few kilobytes of `dst`. (Reading 16 channels side by side instead strode
+/// through memory by whole planes, and 32x32 planes, 4 KB apart, all fall in one cache set.)
 #[inline(always)]
 fn to_channels_last<T: WithDType>(
     src: &[T],
@@ -574,24 +581,33 @@ fn to_channels_last<T: WithDType>(
     (rows, cols, ld): (usize, usize, usize),
     (top, left): (usize, usize),
 ) {
-    dst[..rows * cols * ld].fill(T::zero());
+    let dst = &mut dst[..rows * cols * ld];
+    let used = h.min(rows.saturating_sub(top));
     let width = w.min(cols.saturating_sub(left));
-    for y in 0..h.min(rows.saturating_sub(top)) {
+    dst[..top.min(rows) * cols * ld].fill(T::zero());
+    dst[(top + used).min(rows) * cols * ld..].fill(T::zero());
+    for y in 0..used {
         let row = &mut dst[(y + top) * cols * ld..][..cols * ld];
-        for c0 in (0..ch).step_by(LANES) {
-            let c1 = (c0 + LANES).min(ch);
-            for x in 0..width {
-                let d = &mut row[(x + left) * ld + c0..][..c1 - c0];
-                for (ci, v) in (c0..c1).zip(d.iter_mut()) {
-                    *v = src[(ci * h + y) * w + x];
-                }
+        row[..left * ld].fill(T::zero());
+        row[(left + width) * ld..].fill(T::zero());
+        let line = &mut row[left * ld..][..width * ld];
+        for ci in 0..ch {
+            let from = &src[(ci * h + y) * w..][..width];
+            for (d, &v) in line.iter_mut().skip(ci).step_by(ld).zip(from) {
+                *d = v;
+            }
+        }
+        if ld > ch {
+            for pad in line.chunks_mut(ld) {
+                pad[ch..].fill(T::zero());
             }
         }
     }
 }
 
 /// `dst[ci][y][x] = src[(y + top) * cols + x + left][ci] (+ bias[ci])` for every image position;
-/// positions past the `rows x cols` grid get zero (or the bias).
+/// positions past the `rows x cols` grid get zero (or the bias). Row by row, as
+/// [`to_channels_last`], so that the grid row being read stays in cache for every channel.
 #[inline(always)]
 fn from_channels_last<T: WithDType>(
     src: &[T],
@@ -601,15 +617,21 @@ fn from_channels_last<T: WithDType>(
     (ch, h, w): (usize, usize, usize),
     bias: Option<&[T]>,
 ) {
+    let used = h.min(rows.saturating_sub(top));
     let width = w.min(cols.saturating_sub(left));
-    for ci in 0..ch {
-        let b = bias.map_or(T::zero(), |b| b[ci]);
-        let plane = &mut dst[ci * h * w..][..h * w];
-        plane.fill(b);
-        for y in 0..h.min(rows.saturating_sub(top)) {
-            let line = &src[(y + top) * cols * ld..];
-            for (x, d) in plane[y * w..][..width].iter_mut().enumerate() {
-                *d += line[(x + left) * ld + ci];
+    for y in 0..h {
+        let line = (y < used).then(|| &src[((y + top) * cols + left) * ld..][..width * ld]);
+        for ci in 0..ch {
+            let b = bias.map_or(T::zero(), |b| b[ci]);
+            let out = &mut dst[(ci * h + y) * w..][..w];
+            match line {
+                Some(line) => {
+                    for (d, &v) in out.iter_mut().zip(line.iter().skip(ci).step_by(ld)) {
+                        *d = v + b;
+                    }
+                    out[width..].fill(b);
+                }
+                None => out.fill(b),
             }
         }
     }
