@@ -174,11 +174,20 @@ fn winograd_runs_in_f32_close_to_candle() {
 
 #[test]
 fn only_arguments_on_a_gradient_path_get_gradients() {
-    let cfg = Conv2dConfig::new(2, 3, 3).pad(1);
+    // im2col, and Winograd (whose weight gradient alone takes its own walk).
+    for (cfg, shape) in [
+        (Conv2dConfig::new(2, 3, 3).pad(1), [2, 2, 5, 5]),
+        (Conv2dConfig::new(32, 32, 3).pad(1), [2, 32, 6, 5]),
+    ] {
+        only_weight_gradients_match(cfg, shape);
+    }
+}
+
+fn only_weight_gradients_match(cfg: Conv2dConfig, shape: [usize; 4]) {
     let params = Params::new(2);
     let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
     // A plain input tensor: the network's first layer, whose input gradient nobody needs.
-    let x = wave(&[2, 2, 5, 5], 0.3, DType::F64);
+    let x = wave(&shape, 0.3, DType::F64);
     let mut with_input = Vec::new();
     for kernels in [Kernels::Dls, Kernels::Candle] {
         let grads =
@@ -193,6 +202,35 @@ fn only_arguments_on_a_gradient_path_get_gradients() {
     for (a, b) in with_input[0].iter().zip(&with_input[1]) {
         let gap = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
         assert!(gap < 1e-11, "{gap}");
+    }
+}
+
+/// A Winograd forward keeps its transformed kernels, which the first backward takes (computing
+/// both gradients in one walk); a second backward through the same graph transforms them again.
+/// Both backwards must give candle's gradients.
+#[test]
+fn winograd_gradients_from_kept_kernels_equal_the_ones_built_again() {
+    let cfg = Conv2dConfig::new(32, 40, 3).pad(1);
+    let params = Params::new(6);
+    let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
+    let x = Var::from_tensor(&wave(&[3, 32, 9, 7], 0.5, DType::F64)).unwrap();
+    let weight = params.trainable().into_iter().find(|v| v.rank() == 4).unwrap();
+    let gradients = |y: Tensor| {
+        let loss = (&y * wave(y.dims(), 1.3, DType::F64)).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        [x.as_tensor(), weight.as_tensor()].map(|t| grads.get(t).unwrap().clone())
+    };
+    let expected = gradients(conv.forward_with(x.as_tensor(), Kernels::Candle).unwrap());
+    let y = conv.forward_with(x.as_tensor(), Kernels::Dls).unwrap();
+    let loss = (&y * wave(y.dims(), 1.3, DType::F64)).unwrap().sum_all().unwrap();
+    for what in ["kept", "rebuilt"] {
+        let grads = loss.backward().unwrap();
+        for (name, t, want) in [("dx", x.as_tensor(), &expected[0]), ("dw", weight.as_tensor(), &expected[1])]
+        {
+            let got = grads.get(t).unwrap();
+            let gap = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!(gap < 1e-11, "{what} kernels, {name}: {gap}");
+        }
     }
 }
 

@@ -491,6 +491,9 @@ enum Product {
     GradWeight,
     /// `dy -> db`.
     GradBias,
+    /// `(dy, x, w) -> dx` of a Winograd convolution, which computes the weight gradient in the
+    /// same walk and leaves it in the op's [`KeptColumns`] for the `GradWeight` op that follows.
+    WinogradGrads,
 }
 
 /// Most bytes of column matrices a forward pass keeps for its weight gradient. Keeping them
@@ -552,7 +555,20 @@ impl ConvOp {
                 }
             }
             (Product::GradInput, [dy, w]) => g.grad_input(dy, w),
-            (Product::GradWeight, [dy, x]) if g.is_winograd() => g.winograd_grad_weight(dy, x),
+            (Product::WinogradGrads, [dy, x, w]) => {
+                let (dx, dw) = match self.take_kept::<T>(g.winograd_weights_len()) {
+                    Some(u) => g.winograd_grads(dy, x, &u),
+                    None => g.winograd_grads(dy, x, &g.winograd_weights(w)),
+                };
+                let mut kept = Buf::<T>::with_capacity(dw.len());
+                kept.extend_from_slice(&dw);
+                self.put_kept(kept);
+                dx
+            }
+            (Product::GradWeight, [dy, x]) if g.is_winograd() => match self.take_kept::<T>(g.oc * g.c * 9) {
+                Some(dw) => dw.to_vec(),
+                None => g.winograd_grad_weight(dy, x),
+            },
             (Product::GradWeight, [dy, x]) => {
                 let kept = self.take_kept::<T>(g.n * g.kept_per_image());
                 g.grad_weight(dy, x, kept.as_ref().map(|k| &k[..]))
@@ -569,6 +585,13 @@ impl ConvOp {
         kept.filter(|k| k.len() == len)
     }
 
+    /// Leaves `values` in `self.kept` (when there is one) for a later op of the same call.
+    fn put_kept<T: ConvFloat>(&self, values: Buf<T>) {
+        if let Some(mut slot) = self.kept.as_ref().and_then(|k| T::slot(k).lock().ok()) {
+            *slot = Some(values);
+        }
+    }
+
     /// The forward product, leaving what the backward can reuse in `self.kept` when there is
     /// one: the column matrices for the weight gradient, or Winograd's transformed kernels for
     /// the input gradient.
@@ -577,9 +600,7 @@ impl ConvOp {
         if g.is_winograd() {
             let u = g.winograd_weights(w);
             let y = g.winograd_forward(x, &u, bias);
-            if let Some(mut slot) = self.kept.as_ref().and_then(|k| T::slot(k).lock().ok()) {
-                *slot = Some(u);
-            }
+            self.put_kept(u);
             return y;
         }
         let Some(kept) = &self.kept else {
@@ -598,6 +619,7 @@ impl ConvOp {
             Product::Forward => "dls-conv2d",
             Product::GradInput => "dls-conv2d-grad-input",
             Product::GradWeight => "dls-conv2d-grad-weight",
+            Product::WinogradGrads => "dls-conv2d-winograd-grads",
             Product::GradBias => "dls-conv2d-grad-bias",
         }
     }
@@ -606,7 +628,7 @@ impl ConvOp {
         let g = &self.geometry;
         match self.product {
             Product::Forward => Shape::from((g.n, g.oc, g.oh, g.ow)),
-            Product::GradInput => Shape::from((g.n, g.c, g.h, g.w)),
+            Product::GradInput | Product::WinogradGrads => Shape::from((g.n, g.c, g.h, g.w)),
             Product::GradWeight => Shape::from((g.oc, g.cin_per_group(), g.k, g.k)),
             Product::GradBias => Shape::from(g.oc),
         }
@@ -649,6 +671,12 @@ impl ConvOp {
         }
         let dy = grad.contiguous()?;
         let op = |product| ConvOp { geometry: self.geometry, product, kept: self.kept.clone() };
+        if self.geometry.is_winograd() && self.kept.is_some() && x.track_op() && w.track_op() {
+            // One walk for both; the weight gradient comes out of the kept slot.
+            let dx = dy.apply_op3_no_bwd(x, w, &op(Product::WinogradGrads))?;
+            let dw = dy.apply_op2_no_bwd(x, &op(Product::GradWeight))?;
+            return Ok((Some(dx), Some(dw)));
+        }
         let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &op(Product::GradInput))?) } else { None };
         let dw = if w.track_op() { Some(dy.apply_op2_no_bwd(x, &op(Product::GradWeight))?) } else { None };
         Ok((dx, dw))

@@ -20,8 +20,10 @@
 //! the copies saved.
 //!
 //! It applies where each tap's product is large: enough input channels (the inner dimension)
-//! and a map wide enough that the dropped columns are few (ResNet's 3x3 convolutions at 32x32
-//! and 16x16: 6% and 12% extra columns).
+//! and a map wide enough that the dropped columns are few (a 3x3 kernel at 32x32 and 16x16: 6%
+//! and 12% extra columns). 3x3 kernels with 32+ output channels, ResNet's among them, take the
+//! Winograd path instead (`winograd/`), which needs a quarter of the multiplications; this one
+//! serves larger kernels and 3x3 kernels with few output channels.
 
 use candle_core::WithDType;
 

@@ -383,6 +383,74 @@ impl Tiles {
         }
     }
 
+    /// The input gradient of the block `start..end` into `dxs` (which starts at image `first`),
+    /// from the block's `dM` in `m`; `v` and `image` are overwritten.
+    #[inline(always)]
+    fn block_grad_input<T: WithDType>(
+        &self,
+        u: &[T],
+        (first, (start, end)): (usize, (usize, usize)),
+        (image, v, m): (&mut [T], &mut [T], &[T]),
+        dxs: &mut [T],
+    ) {
+        let g = &self.g;
+        let in_len = g.c * g.h * g.w;
+        let rows = (end - start) * self.tiles();
+        for pos in 0..POSITIONS {
+            let (mp, up) = (&m[pos * self.capacity * self.kp..], &u[pos * self.cp * self.kp..]);
+            let vp = &mut v[pos * self.capacity * self.cp..];
+            // SAFETY: vp holds rows x cp, mp rows x kp, upᵀ is oc x c (column stride kp).
+            unsafe {
+                gemm(
+                    (rows, g.c, g.oc),
+                    (vp.as_mut_ptr(), self.cp, 1),
+                    false,
+                    (mp.as_ptr(), self.kp, 1),
+                    (up.as_ptr(), 1, self.kp),
+                )
+            };
+        }
+        for (j, img) in (start..end).enumerate() {
+            image.fill(T::zero());
+            self.input_adjoint(v, j * self.tiles(), image);
+            let dst = &mut dxs[(img - first) * in_len..][..in_len];
+            from_channels_last(
+                image,
+                (self.hp, self.wp, self.cp),
+                (g.top, g.left),
+                dst,
+                (g.c, g.h, g.w),
+                None,
+            );
+        }
+    }
+
+    /// Adds the block's `Vᵀ dM` to `du` (or writes it there, for a chunk's first block).
+    #[inline(always)]
+    fn block_grad_weight<T: WithDType>(
+        &self,
+        rows: usize,
+        first_block: bool,
+        (v, m): (&[T], &[T]),
+        du: &mut [T],
+    ) {
+        let g = &self.g;
+        for pos in 0..POSITIONS {
+            let (vp, mp) = (&v[pos * self.capacity * self.cp..], &m[pos * self.capacity * self.kp..]);
+            let dp = &mut du[pos * self.cp * self.kp..];
+            // SAFETY: dp holds c x kp, vpᵀ is c x rows (column stride cp), mp rows x kp.
+            unsafe {
+                gemm(
+                    (g.c, g.oc, rows),
+                    (dp.as_mut_ptr(), self.kp, 1),
+                    !first_block,
+                    (vp.as_ptr(), 1, self.cp),
+                    (mp.as_ptr(), self.kp, 1),
+                )
+            };
+        }
+    }
+
     /// The input gradient of images `first..` into `dxs`.
     #[inline(always)]
     fn grad_input_chunk<T: WithDType>(
@@ -392,39 +460,11 @@ impl Tiles {
         dxs: &mut [T],
         buf: &mut [T],
     ) {
-        let g = &self.g;
         let (image, v, m, grid) = self.split(buf);
-        let in_len = g.c * g.h * g.w;
-        for block @ (start, end) in self.blocks(first, first + dxs.len() / in_len) {
+        let in_len = self.g.c * self.g.h * self.g.w;
+        for block in self.blocks(first, first + dxs.len() / in_len) {
             self.block_grads(dy, block, grid, m);
-            let rows = (end - start) * self.tiles();
-            for pos in 0..POSITIONS {
-                let (mp, up) = (&m[pos * self.capacity * self.kp..], &u[pos * self.cp * self.kp..]);
-                let vp = &mut v[pos * self.capacity * self.cp..];
-                // SAFETY: vp holds rows x cp, mp rows x kp, upᵀ is oc x c (column stride kp).
-                unsafe {
-                    gemm(
-                        (rows, g.c, g.oc),
-                        (vp.as_mut_ptr(), self.cp, 1),
-                        false,
-                        (mp.as_ptr(), self.kp, 1),
-                        (up.as_ptr(), 1, self.kp),
-                    )
-                };
-            }
-            for (j, img) in (start..end).enumerate() {
-                image.fill(T::zero());
-                self.input_adjoint(v, j * self.tiles(), image);
-                let dst = &mut dxs[(img - first) * in_len..][..in_len];
-                from_channels_last(
-                    image,
-                    (self.hp, self.wp, self.cp),
-                    (g.top, g.left),
-                    dst,
-                    (g.c, g.h, g.w),
-                    None,
-                );
-            }
+            self.block_grad_input(u, (first, block), (image, v, m), dxs);
         }
     }
 
@@ -438,26 +478,31 @@ impl Tiles {
         du: &mut [T],
         buf: &mut [T],
     ) {
-        let g = &self.g;
         let (image, v, m, grid) = self.split(buf);
         for (step, block @ (start, end)) in self.blocks(first, first + count).enumerate() {
             self.block_inputs(x, block, image, v);
             self.block_grads(dy, block, grid, m);
-            let rows = (end - start) * self.tiles();
-            for pos in 0..POSITIONS {
-                let (vp, mp) = (&v[pos * self.capacity * self.cp..], &m[pos * self.capacity * self.kp..]);
-                let dp = &mut du[pos * self.cp * self.kp..];
-                // SAFETY: dp holds c x kp, vpᵀ is c x rows (column stride cp), mp rows x kp.
-                unsafe {
-                    gemm(
-                        (g.c, g.oc, rows),
-                        (dp.as_mut_ptr(), self.kp, 1),
-                        step > 0,
-                        (vp.as_ptr(), 1, self.cp),
-                        (mp.as_ptr(), self.kp, 1),
-                    )
-                };
-            }
+            self.block_grad_weight((end - start) * self.tiles(), step == 0, (v, m), du);
+        }
+    }
+
+    /// Both gradients of images `first..` in one walk: the input gradient into `dxs`, `dU` into
+    /// `du` (as [`Tiles::grad_weight_chunk`]). Each block's `dM` is built once for the two.
+    #[inline(always)]
+    fn grads_chunk<T: WithDType>(
+        &self,
+        (dy, x, u): (&[T], &[T], &[T]),
+        first: usize,
+        (dxs, du): (&mut [T], &mut [T]),
+        buf: &mut [T],
+    ) {
+        let (image, v, m, grid) = self.split(buf);
+        let in_len = self.g.c * self.g.h * self.g.w;
+        for (step, block @ (start, end)) in self.blocks(first, first + dxs.len() / in_len).enumerate() {
+            self.block_grads(dy, block, grid, m);
+            self.block_grad_input(u, (first, block), (image, v, m), dxs);
+            self.block_inputs(x, block, image, v);
+            self.block_grad_weight((end - start) * self.tiles(), step == 0, (v, m), du);
         }
     }
 }
@@ -537,11 +582,7 @@ impl ConvGeometry {
         let per = chunk_len(self.n);
         let jobs: Vec<usize> = (0..self.n).step_by(per).collect();
         let partials = map_jobs(jobs, |first| {
-            // Cleared only for padding lanes: the first block's products overwrite the rest.
-            let mut du = Buf::<T>::filled(POSITIONS * t.cp * t.kp);
-            if t.has_padding() {
-                du.fill(T::zero());
-            }
+            let mut du = t.partial_du();
             let count = per.min(self.n - first);
             with_task_scratch(
                 &t,
@@ -550,9 +591,46 @@ impl ConvGeometry {
             );
             du
         });
+        t.sum_weight_grads(partials)
+    }
+
+    /// Both gradients, `(dx, dw)`, in one walk over the batch: the output gradient's transform
+    /// `dM` (and its channels-last copy) is built once instead of once per gradient.
+    pub(super) fn winograd_grads<T: Scratch + Pooled>(&self, dy: &[T], x: &[T], u: &[T]) -> (Vec<T>, Vec<T>) {
+        let t = Tiles::new(self);
+        let in_len = self.c * self.h * self.w;
+        let mut dx = vec![T::zero(); self.n * in_len];
+        let per = chunk_len(self.n);
+        let jobs: Vec<_> = dx.chunks_mut(per * in_len).enumerate().collect();
+        let partials = map_jobs(jobs, |(chunk, dxs)| {
+            let mut du = t.partial_du();
+            with_task_scratch(
+                &t,
+                #[inline(always)]
+                |buf| t.grads_chunk((dy, x, u), chunk * per, (dxs, &mut du), buf),
+            );
+            du
+        });
+        (dx, t.sum_weight_grads(partials))
+    }
+}
+
+impl Tiles {
+    /// A task's `dU` buffer, cleared only for padding lanes: the first block's products
+    /// overwrite the rest.
+    fn partial_du<T: WithDType + Pooled>(&self) -> Buf<T> {
+        let mut du = Buf::<T>::filled(POSITIONS * self.cp * self.kp);
+        if self.has_padding() {
+            du.fill(T::zero());
+        }
+        du
+    }
+
+    /// The tasks' `dU` added in task order, transformed back to `[oc, c, 3, 3]`.
+    fn sum_weight_grads<T: WithDType + Pooled>(&self, partials: Vec<Buf<T>>) -> Vec<T> {
         let mut parts = partials.into_iter();
         let Some(mut du) = parts.next() else {
-            return vec![T::zero(); self.oc * self.c * 9];
+            return vec![T::zero(); self.g.oc * self.g.c * 9];
         };
         for part in parts {
             for (d, &p) in du.iter_mut().zip(part.iter()) {
@@ -561,7 +639,7 @@ impl ConvGeometry {
         }
         dls_foundations::simd::wide(
             #[inline(always)]
-            || t.weight_adjoint(&du),
+            || self.weight_adjoint(&du),
         )
     }
 }
