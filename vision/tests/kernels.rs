@@ -57,19 +57,20 @@ fn shifted_cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
 }
 
 /// Settings that take the Winograd F(4x4, 3x3) path (3x3, stride 1, 32+ input and output
-/// channels): batches over two blocks of images, maps that leave partial tiles, channel counts
-/// that leave padding lanes, padding 0 to 2, a single output position.
+/// channels, 32+ output tiles over the batch): batches over two blocks of images, maps that leave
+/// partial tiles, channel counts that leave padding lanes, padding 0 to 2, a single output
+/// position per image.
 fn winograd_cases() -> Vec<(&'static str, Conv2dConfig, [usize; 4])> {
     let base = Conv2dConfig::new(32, 32, 3);
     vec![
-        ("winograd pad 1, two blocks", base.pad(1), [3, 32, 32, 32]),
-        ("winograd partial tiles, odd channels", Conv2dConfig::new(33, 35, 3).no_bias(), [2, 33, 7, 10]),
-        ("winograd pad 2", base.pad(2), [1, 32, 5, 6]),
-        ("winograd one output", base, [2, 32, 3, 3]),
+        ("winograd pad 1, two blocks", base.pad(1), [5, 32, 32, 32]),
+        ("winograd partial tiles, odd channels", Conv2dConfig::new(33, 35, 3).no_bias(), [8, 33, 7, 10]),
+        ("winograd pad 2", base.pad(2), [8, 32, 5, 6]),
+        ("winograd one output", base, [32, 32, 3, 3]),
         (
             "winograd SAME",
             Conv2dConfig { padding: Padding::Same, ..Conv2dConfig::new(40, 48, 3) },
-            [1, 40, 9, 9],
+            [4, 40, 9, 9],
         ),
     ]
 }
@@ -118,14 +119,19 @@ fn dls_kernel_backward_passes_the_gradient_check() {
         .into_iter()
         .chain([
             ("shifted, small", Conv2dConfig::new(32, 2, 3).pad(1), [1, 32, 16, 16]),
-            ("winograd, small", Conv2dConfig::new(32, 32, 3).pad(1), [1, 32, 5, 6]),
+            ("winograd, small", Conv2dConfig::new(32, 32, 3).pad(1), [32, 32, 2, 2]),
         ])
     {
         let params = Params::new(5);
         let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
         let x = Var::from_tensor(&wave(&shape, 0.9, DType::F64)).unwrap();
         let mut vars = vec![("x".to_string(), x.clone())];
-        vars.extend(params.trainable().into_iter().enumerate().map(|(i, v)| (format!("param{i}"), v)));
+        // The Winograd case's 9216 weights, each perturbed twice on a 32-tile batch (its least),
+        // took half a minute in the test build; its weight gradient is checked against candle's
+        // to 1e-11 by the tests above, so here only the input and the bias are perturbed.
+        let winograd = name.starts_with("winograd");
+        let checked = params.trainable().into_iter().filter(|v| !winograd || v.rank() < 4);
+        vars.extend(checked.enumerate().map(|(i, v)| (format!("param{i}"), v)));
         let loss = || {
             let y = conv.forward_with(x.as_tensor(), Kernels::Dls).map_err(candle_core::Error::wrap)?;
             Ok((y.sqr()? * wave(y.dims(), 0.4, DType::F64))?.sum_all()?)
@@ -177,7 +183,7 @@ fn only_arguments_on_a_gradient_path_get_gradients() {
     // im2col, and Winograd (whose weight gradient alone takes its own walk).
     for (cfg, shape) in [
         (Conv2dConfig::new(2, 3, 3).pad(1), [2, 2, 5, 5]),
-        (Conv2dConfig::new(32, 32, 3).pad(1), [2, 32, 6, 5]),
+        (Conv2dConfig::new(32, 32, 3).pad(1), [8, 32, 6, 5]),
     ] {
         only_weight_gradients_match(cfg, shape);
     }
@@ -213,7 +219,7 @@ fn winograd_gradients_from_kept_kernels_equal_the_ones_built_again() {
     let cfg = Conv2dConfig::new(32, 40, 3).pad(1);
     let params = Params::new(6);
     let conv = Conv2d::new(params.var_builder(DType::F64, &Device::Cpu), &cfg).unwrap();
-    let x = Var::from_tensor(&wave(&[3, 32, 9, 7], 0.5, DType::F64)).unwrap();
+    let x = Var::from_tensor(&wave(&[5, 32, 32, 31], 0.5, DType::F64)).unwrap();
     let weight = params.trainable().into_iter().find(|v| v.rank() == 4).unwrap();
     let gradients = |y: Tensor| {
         let loss = (&y * wave(y.dims(), 1.3, DType::F64)).unwrap().sum_all().unwrap();

@@ -1,6 +1,6 @@
 //! Whole networks on this crate's kernels against candle's own ops, in f64: a ResNet whose first
-//! stage takes the shifted convolution (32 channels at 16x16) after the ImageNet stem's 3x3
-//! stride-2 max pool, with batch norm + ReLU fused and the residual sum + ReLU fused; and LeNet-5,
+//! stage takes the Winograd convolution (32 channels at 16x16) after the ImageNet stem's 3x3
+//! stride-2 max pool (its later stages, with few tiles, take im2col), with batch norm + ReLU fused and the residual sum + ReLU fused; and LeNet-5,
 //! whose convolutions keep their column matrices for the weight gradient and whose pools take
 //! the 2x2 walk. Outputs and every parameter's gradient must agree.
 //! (Its own test binary: the kernel switch is process-wide.)
