@@ -22,6 +22,7 @@
 //! The interpolation points' powers (up to 8) cost accuracy: in f32 the results differ from
 //! `im2col`'s by about 1e-6 of the output's scale, where `im2col`'s own rounding is about 1e-7.
 
+mod layout;
 mod transform;
 
 use candle_core::WithDType;
@@ -30,6 +31,7 @@ use dls_foundations::buffers::{Buf, Pooled};
 use super::conv2d::{chunk_len, gemm, map_jobs, run_jobs, transpose};
 use super::im2col::ConvGeometry;
 use super::scratch::Scratch;
+use layout::{from_channels_last, to_channels_last};
 use transform::{Lanes, LANES};
 
 /// Transform positions per tile: 6x6.
@@ -650,76 +652,5 @@ impl Tiles {
             #[inline(always)]
             || self.weight_adjoint(&du),
         )
-    }
-}
-
-/// `dst[(y + top) * cols + x + left][ci] = src[ci][y][x]` (`dst` rows of `ld` values) for the
-/// image positions that fall inside the `rows x cols` grid; every other value of `dst` (borders,
-/// padding lanes) is zero.
-///
-/// One image row at a time, channel by channel: each channel's row is read in order and written
-/// across the row's few kilobytes of `dst`. (Reading 16 channels side by side instead strode
-/// through memory by whole planes, and 32x32 planes, 4 KB apart, all fall in one cache set.)
-#[inline(always)]
-fn to_channels_last<T: WithDType>(
-    src: &[T],
-    (ch, h, w): (usize, usize, usize),
-    dst: &mut [T],
-    (rows, cols, ld): (usize, usize, usize),
-    (top, left): (usize, usize),
-) {
-    let dst = &mut dst[..rows * cols * ld];
-    let used = h.min(rows.saturating_sub(top));
-    let width = w.min(cols.saturating_sub(left));
-    dst[..top.min(rows) * cols * ld].fill(T::zero());
-    dst[(top + used).min(rows) * cols * ld..].fill(T::zero());
-    for y in 0..used {
-        let row = &mut dst[(y + top) * cols * ld..][..cols * ld];
-        row[..left * ld].fill(T::zero());
-        row[(left + width) * ld..].fill(T::zero());
-        let line = &mut row[left * ld..][..width * ld];
-        for ci in 0..ch {
-            let from = &src[(ci * h + y) * w..][..width];
-            for (d, &v) in line.iter_mut().skip(ci).step_by(ld).zip(from) {
-                *d = v;
-            }
-        }
-        if ld > ch {
-            for pad in line.chunks_mut(ld) {
-                pad[ch..].fill(T::zero());
-            }
-        }
-    }
-}
-
-/// `dst[ci][y][x] = src[(y + top) * cols + x + left][ci] (+ bias[ci])` for every image position;
-/// positions past the `rows x cols` grid get zero (or the bias). Row by row, as
-/// [`to_channels_last`], so that the grid row being read stays in cache for every channel.
-#[inline(always)]
-fn from_channels_last<T: WithDType>(
-    src: &[T],
-    (rows, cols, ld): (usize, usize, usize),
-    (top, left): (usize, usize),
-    dst: &mut [T],
-    (ch, h, w): (usize, usize, usize),
-    bias: Option<&[T]>,
-) {
-    let used = h.min(rows.saturating_sub(top));
-    let width = w.min(cols.saturating_sub(left));
-    for y in 0..h {
-        let line = (y < used).then(|| &src[((y + top) * cols + left) * ld..][..width * ld]);
-        for ci in 0..ch {
-            let b = bias.map_or(T::zero(), |b| b[ci]);
-            let out = &mut dst[(ci * h + y) * w..][..w];
-            match line {
-                Some(line) => {
-                    for (d, &v) in out.iter_mut().zip(line.iter().skip(ci).step_by(ld)) {
-                        *d = v + b;
-                    }
-                    out[width..].fill(b);
-                }
-                None => out.fill(b),
-            }
-        }
     }
 }
