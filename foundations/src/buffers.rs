@@ -80,6 +80,13 @@ impl<T: Pooled> Buf<T> {
     }
 }
 
+impl<T: Pooled> From<Vec<T>> for Buf<T> {
+    /// Adopts `v`, which goes to the pool when the buffer is dropped.
+    fn from(v: Vec<T>) -> Self {
+        Buf(v)
+    }
+}
+
 impl<T: Pooled> Deref for Buf<T> {
     type Target = Vec<T>;
     fn deref(&self) -> &Vec<T> {

@@ -548,25 +548,17 @@ impl ConvOp {
             (Product::Forward, [x, w]) => self.forward(x, w, None),
             (Product::Forward, [x, w, b]) => self.forward(x, w, Some(b)),
             (Product::GradInput, [dy, w]) if g.is_winograd() => {
-                let kept = self.take_kept::<T>(g.winograd_weights_len());
-                match kept {
-                    Some(u) => g.winograd_grad_input(dy, &u),
-                    None => g.winograd_grad_input(dy, &g.winograd_weights(w)),
-                }
+                g.winograd_grad_input(dy, &self.winograd_weights(w))
             }
             (Product::GradInput, [dy, w]) => g.grad_input(dy, w),
             (Product::WinogradGrads, [dy, x, w]) => {
-                let (dx, dw) = match self.take_kept::<T>(g.winograd_weights_len()) {
-                    Some(u) => g.winograd_grads(dy, x, &u),
-                    None => g.winograd_grads(dy, x, &g.winograd_weights(w)),
-                };
-                let mut kept = Buf::<T>::with_capacity(dw.len());
-                kept.extend_from_slice(&dw);
-                self.put_kept(kept);
+                let (dx, dw) = g.winograd_grads(dy, x, &self.winograd_weights(w));
+                self.put_kept(Buf::from(dw));
                 dx
             }
             (Product::GradWeight, [dy, x]) if g.is_winograd() => match self.take_kept::<T>(g.oc * g.c * 9) {
-                Some(dw) => dw.to_vec(),
+                // Moved out, not copied (the emptied buffer goes nowhere when dropped).
+                Some(mut dw) => std::mem::take(&mut *dw),
                 None => g.winograd_grad_weight(dy, x),
             },
             (Product::GradWeight, [dy, x]) => {
@@ -583,6 +575,12 @@ impl ConvOp {
     fn take_kept<T: ConvFloat>(&self, len: usize) -> Option<Buf<T>> {
         let kept = self.kept.as_ref().and_then(|k| T::slot(k).lock().ok()?.take());
         kept.filter(|k| k.len() == len)
+    }
+
+    /// Winograd's transformed kernels of `w`: those the forward kept, else transformed again.
+    fn winograd_weights<T: ConvFloat>(&self, w: &[T]) -> Buf<T> {
+        let g = &self.geometry;
+        self.take_kept(g.winograd_weights_len()).unwrap_or_else(|| g.winograd_weights(w))
     }
 
     /// Leaves `values` in `self.kept` (when there is one) for a later op of the same call.
